@@ -1,0 +1,1 @@
+"""Console scripts: each module here has a main() named in setup.py."""
