@@ -7,7 +7,8 @@ import numpy as np
 
 @dataclass
 class Detections:
-    """N detections; row i of every array belongs to detection i.
+    """
+    N detections; row i of every array belongs to detection i.
 
     Boxes are (x1, y1, x2, y2) and keypoints (x, y), in pixels of whatever image the producer
     states (model input for decoders, the source image after `scaled`).
@@ -45,7 +46,8 @@ class Detections:
                           self.keypoints[index])
 
     def scaled(self, scale, offset_x, offset_y):
-        """Map model-input pixels back to the source image: (v - offset) / scale.
+        """
+        Map model-input pixels back to the source image: (v - offset) / scale.
 
         `scale` and the offsets are those the letterbox applied (source * scale + offset).
         """
