@@ -1,0 +1,65 @@
+# Development environment, tests and demo. `make test` and `make demo` set everything up on a
+# fresh clone; every step is skipped when its inputs have not changed.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMPS := $(VENV)/.stamps
+
+# DDS stays on this machine; each make run gets a domain of its own (tests pick their own).
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export ROS_LOCALHOST_ONLY := 1
+export ROS_DOMAIN_ID ?= $(shell expr $$$$ % 90 + 5)
+export RCUTILS_COLORIZED_OUTPUT := 0
+
+.PHONY: all venv test demo bench lint clean
+
+all: test
+
+venv: $(STAMPS)/package
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	mkdir -p $(STAMPS)
+
+$(STAMPS)/requirements: dev/requirements.txt | $(PY)
+	$(PIP) install -r dev/requirements.txt
+	touch $@
+
+# vision_msgs has no wheel: build it from dev/vision_msgs unless the environment already has it.
+VISION_MSGS_SOURCES := $(wildcard dev/vision_msgs/msg/*.msg) dev/vision_msgs/CMakeLists.txt
+$(STAMPS)/vision_msgs: $(STAMPS)/requirements $(VISION_MSGS_SOURCES)
+	@if $(PY) -c 'import vision_msgs.msg' 2>/dev/null && [ ! -f $(VENV)/share/vision_msgs/dev-build ]; then \
+		echo 'vision_msgs found in the environment: not building it'; \
+	else \
+		rm -rf $(VENV)/build/vision_msgs && \
+		cmake -S dev/vision_msgs -B $(VENV)/build/vision_msgs -DBUILD_TESTING=OFF \
+			-DCMAKE_PREFIX_PATH=$(CURDIR)/$(VENV) -DCMAKE_INSTALL_PREFIX=$(CURDIR)/$(VENV) \
+			-DPython3_EXECUTABLE=$(CURDIR)/$(PY) > $(VENV)/build-vision_msgs.log 2>&1 && \
+		cmake --build $(VENV)/build/vision_msgs -j2 >> $(VENV)/build-vision_msgs.log 2>&1 && \
+		cmake --install $(VENV)/build/vision_msgs >> $(VENV)/build-vision_msgs.log 2>&1 && \
+		touch $(VENV)/share/vision_msgs/dev-build || \
+		{ tail -30 $(VENV)/build-vision_msgs.log; exit 1; }; \
+	fi
+	touch $@
+
+$(STAMPS)/package: $(STAMPS)/vision_msgs setup.py setup.cfg package.xml
+	$(PIP) install --no-deps --no-build-isolation -e .
+	touch $@
+
+test: venv
+	$(PY) -m pytest
+
+demo: venv
+	$(PY) -m face_detector_ros.demo --output out/demo
+
+bench: venv
+	$(PY) benchmarks/run_all.py
+
+lint: venv
+	$(VENV)/bin/ament_flake8 face_detector_ros test benchmarks launch setup.py
+	$(VENV)/bin/ament_pep257 face_detector_ros test benchmarks launch setup.py
+
+clean:
+	rm -rf $(VENV) build out *.egg-info
