@@ -1,12 +1,11 @@
 """Round trips and cv_bridge semantics of face_detector_ros.image_conversion."""
 
 import cv2
+from face_detector_ros import image_conversion as ic
 import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
-
-from face_detector_ros import image_conversion as ic
 
 RNG = np.random.default_rng(7)
 
