@@ -1,0 +1,96 @@
+"""WIDER Face ground truth: the `wider_face_{train,val}_bbx_gt.txt` files."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from face_detector_ros.datasets.annotations import Box, DatasetError
+
+_FLAGS = ('blur', 'expression', 'illumination', 'invalid', 'occlusion', 'pose')
+
+
+@dataclass(frozen=True)
+class WiderFace:
+    """One WIDER face: its box (label 'face') and the dataset's attribute flags."""
+
+    box: Box
+    blur: int = 0          # 0 clear, 1 normal, 2 heavy
+    expression: int = 0    # 1 exaggerated
+    illumination: int = 0  # 1 extreme
+    invalid: int = 0       # 1 the annotators marked the box invalid
+    occlusion: int = 0     # 0 none, 1 partial, 2 heavy
+    pose: int = 0          # 1 atypical
+
+
+@dataclass(frozen=True)
+class WiderRules:
+    """Which WIDER flags drop a face; defaults are the article's (blurry faces dropped)."""
+
+    max_blur: int = 0
+    max_occlusion: int = 2
+    drop_invalid: bool = False
+    drop_atypical_pose: bool = False
+
+    def problem(self, face):
+        """Return why `face` fails these rules, or None."""
+        if face.blur > self.max_blur:
+            return 'blurry'
+        if face.occlusion > self.max_occlusion:
+            return 'occluded'
+        if self.drop_invalid and face.invalid:
+            return 'invalid'
+        if self.drop_atypical_pose and face.pose:
+            return 'atypical pose'
+        return None
+
+
+def read_wider_gt(path):
+    """
+    Read a WIDER ground-truth file into a list of (image path relative to images/, faces).
+
+    Each block is the image path, the face count, then one `x y w h blur expression
+    illumination invalid occlusion pose` line per face; a count of 0 is followed by one line of
+    zeros in the official files (tolerated when absent).
+    """
+    path = Path(path)
+    try:
+        lines = [line.strip() for line in path.read_text(encoding='utf-8').splitlines()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetError(f'{path}: cannot read ({error})') from None
+    numbered = [(number, line) for number, line in enumerate(lines, 1) if line]
+    images = []
+    position = 0
+    while position < len(numbered):
+        name_number, name = numbered[position]
+        if position + 1 >= len(numbered):
+            raise DatasetError(f'{path}:{name_number}: {name} has no face count')
+        number, count_text = numbered[position + 1]
+        try:
+            count = int(count_text)
+        except ValueError:
+            raise DatasetError(f'{path}:{number}: expected the face count of {name}, '
+                               f'found {count_text!r}') from None
+        position += 2
+        face_lines = numbered[position:position + count]
+        if len(face_lines) < count:
+            raise DatasetError(f'{path}: ends inside the block of {name}')
+        position += count
+        if count == 0 and position < len(numbered) and _is_zero_line(numbered[position][1]):
+            position += 1
+        images.append((name, [_parse_face(path, number, line) for number, line in face_lines]))
+    return images
+
+
+def _parse_face(path, number, line):
+    try:
+        values = [int(value) for value in line.split()]
+    except ValueError:
+        raise DatasetError(f'{path}:{number}: not a face line: {line!r}') from None
+    if len(values) != 10:
+        raise DatasetError(f'{path}:{number}: expected 10 numbers, found {len(values)}')
+    x, y, w, h = values[:4]
+    return WiderFace(Box('face', x, y, x + w, y + h), **dict(zip(_FLAGS, values[4:])))
+
+
+def _is_zero_line(line):
+    fields = line.split()
+    return len(fields) == 10 and all(field == '0' for field in fields)
