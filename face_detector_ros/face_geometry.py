@@ -100,7 +100,7 @@ class CameraModel:
 class FaceLocations:
     """Per-face estimates, vectorised over N faces (see the module docstring for frames)."""
 
-    rays: np.ndarray          # (N, 3) unit rays through the box centres
+    rays: np.ndarray          # (N, 3) unit rays to the face centres
     azimuth: np.ndarray       # (N,) radians, positive to the left
     elevation: np.ndarray     # (N,) radians, positive up
     distance: np.ndarray      # (N,) metres from the camera centre to the face centre
@@ -121,14 +121,20 @@ def locate_faces(camera, boxes, face_width=0.16, face_width_std=0.015, box_noise
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if (boxes[:, 2] <= boxes[:, 0]).any() or (boxes[:, 3] <= boxes[:, 1]).any():
         raise ValueError('face boxes need x2 > x1 and y2 > y1')
+    centre_x = 0.5 * (boxes[:, 0] + boxes[:, 2])
     centre_y = 0.5 * (boxes[:, 1] + boxes[:, 3])
     points = np.stack([
-        np.stack([0.5 * (boxes[:, 0] + boxes[:, 2]), centre_y], axis=1),
         np.stack([boxes[:, 0], centre_y], axis=1),
         np.stack([boxes[:, 2], centre_y], axis=1),
+        np.stack([centre_x, boxes[:, 1]], axis=1),
+        np.stack([centre_x, boxes[:, 3]], axis=1),
     ], axis=1)
-    rays = camera.rays(points.reshape(-1, 2)).reshape(-1, 3, 3)
-    centre, left, right = rays[:, 0], rays[:, 1], rays[:, 2]
+    rays = camera.rays(points.reshape(-1, 2)).reshape(-1, 4, 3)
+    left, right = rays[:, 0], rays[:, 1]
+    # Opposite edges of a face that looks at the camera lie symmetrically about the ray to its
+    # centre, so the mean of the edge rays is that ray; the box centre pixel is not (perspective).
+    centre = rays.sum(axis=1)
+    centre /= np.linalg.norm(centre, axis=1, keepdims=True)
 
     half_angle = 0.5 * np.arccos(np.clip(np.sum(left * right, axis=1), -1.0, 1.0))
     distance = face_width / (2 * np.tan(half_angle))
