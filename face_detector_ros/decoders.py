@@ -15,10 +15,9 @@ tensor (before any letterbox undo), after class-aware NMS, best score first.
 
 from typing import Protocol
 
-import numpy as np
-
 from face_detector_ros.detections import Detections
 from face_detector_ros.nms import suppress
+import numpy as np
 
 
 class Decoder(Protocol):
@@ -132,7 +131,7 @@ class BlazeFaceDecoder:
         scores = _sigmoid(logits[np.arange(len(logits)), class_ids])
         passed = np.flatnonzero(scores >= score_threshold)
         # (x, y) pairs: box centre, box size, then the keypoints.
-        pairs = regressors[0, passed].reshape(len(passed), -1, 2)
+        pairs = regressors[0, passed].reshape(len(passed), 2 + self.num_keypoints, 2)
         if not self.reverse_output_order:  # MediaPipe's default order is (y, x), (h, w)
             pairs = pairs[:, :, ::-1]
         gains, centres = self.gains[passed], self.centres[passed]
@@ -238,8 +237,8 @@ class YoloDecoder:
         """Return detections from (cx, cy, w, h) rows, per-class scores and (x, y, conf) points."""
         class_ids = class_scores.argmax(axis=1)
         scores = class_scores[np.arange(len(class_scores)), class_ids]
-        passed = scores >= score_threshold
-        points = keypoint_values[passed].reshape(np.count_nonzero(passed), -1, 3)[:, :, :2]
+        passed = np.flatnonzero(scores >= score_threshold)
+        points = keypoint_values[passed].reshape(len(passed), self.num_keypoints, 3)[:, :, :2]
         return Detections(_corners(centre_boxes[passed]), scores[passed], class_ids[passed],
                           points)
 

@@ -13,9 +13,8 @@ Class-aware variants shift each class's boxes to a region of their own, so boxes
 classes never overlap and one pass handles all classes.
 """
 
-import numpy as np
-
 from face_detector_ros.detections import Detections
+import numpy as np
 
 
 def nms(boxes, scores, iou_threshold, max_detections=None):
@@ -60,7 +59,9 @@ def weighted_nms(boxes, scores, iou_threshold, max_detections=None, keypoints=No
         in_cluster = overlap(best, order) > iou_threshold
         in_cluster[0] = True
         members = order[in_cluster]
-        weights = scores[members] / scores[members].sum()
+        total = scores[members].sum()
+        # All-zero scores have no weights to blend by: the best box stands alone.
+        weights = scores[members] / total if total > 0 else np.eye(1, len(members))[0]
         keep.append(best)
         blended_boxes.append(weights @ boxes[members])
         blended_keypoints.append(np.tensordot(weights, keypoints[members], axes=1))
@@ -71,7 +72,7 @@ def weighted_nms(boxes, scores, iou_threshold, max_detections=None, keypoints=No
 
 
 def class_aware_nms(boxes, scores, class_ids, iou_threshold, max_detections=None):
-    """Return the indices greedy NMS keeps when only boxes of the same class suppress each other."""
+    """Return the indices greedy NMS keeps when boxes suppress only boxes of their own class."""
     return nms(_separated(boxes, class_ids), scores, iou_threshold, max_detections)
 
 
