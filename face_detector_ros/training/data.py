@@ -1,0 +1,127 @@
+"""Training data: VOC lists or YOLO folders made by the dataset tools, as SSD input tensors."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+from face_detector_ros.datasets.annotations import DatasetError
+from face_detector_ros.datasets.voc import read_voc_xml
+from face_detector_ros.datasets.yolo import read_yolo_dir
+from face_detector_ros.training.augment import augment
+from face_detector_ros.training.matching import match
+from face_detector_ros.training.model import PIXEL_MEAN, PIXEL_SCALE
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+@dataclass
+class Sample:
+    """One image file with its boxes (N, 4) in pixels, class names and difficult flags."""
+
+    image_path: Path
+    boxes: np.ndarray
+    labels: list
+    difficult: np.ndarray
+
+
+def read_samples(source):
+    """
+    Read a dataset: a VOC list file or a YOLO folder; return a list of Sample.
+
+    A VOC list (SSD-Caffe's trainval.txt / test.txt) has one `image_path xml_path` pair per
+    line, relative paths taken from the list's folder. A YOLO folder holds images with their
+    `.txt` labels beside them and one `.names` file.
+    """
+    source = Path(source)
+    if source.is_dir():
+        return [_sample(source / annotation.filename, annotation)
+                for annotation in read_yolo_dir(source)]
+    if not source.is_file():
+        raise DatasetError(f'{source}: no such VOC list file or YOLO folder')
+    samples = []
+    for number, line in enumerate(source.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            raise DatasetError(f'{source}:{number}: expected "image_path xml_path", got {line!r}')
+        image_path, xml_path = (source.parent / field for field in fields)
+        samples.append(_sample(image_path, read_voc_xml(xml_path)))
+    if not samples:
+        raise DatasetError(f'{source}: the list is empty')
+    return samples
+
+
+def class_names_of(samples):
+    """Return the sorted class names found in the samples."""
+    return tuple(sorted({label for sample in samples for label in sample.labels}))
+
+
+def letterbox(image, size):
+    """Fit the image in a mid-grey `size` square, centred; return (image, scale, dx, dy)."""
+    height, width = image.shape[:2]
+    scale = size / max(height, width)
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    dx, dy = (size - new_w) // 2, (size - new_h) // 2
+    canvas = np.full((size, size, 3), round(PIXEL_MEAN), dtype=np.uint8)
+    canvas[dy:dy + new_h, dx:dx + new_w] = resized
+    return canvas, scale, dx, dy
+
+
+def to_tensor(image):
+    """Return the model input (3, H, W) float32 tensor of a BGR uint8 image."""
+    chw = (image.astype(np.float32) - PIXEL_MEAN) * PIXEL_SCALE
+    return torch.from_numpy(np.ascontiguousarray(chw.transpose(2, 0, 1)))
+
+
+def read_image(path):
+    """Read an image as BGR uint8; DatasetError if it cannot be read."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DatasetError(f'{path}: cannot read the image')
+    return image
+
+
+class TrainingSet(Dataset):
+    """Augmented, letterboxed images with their matched targets: (image, offsets, labels)."""
+
+    def __init__(self, samples, config, augmented=True):
+        """Keep the samples; labels are looked up in config.class_names."""
+        self.samples = samples
+        self.config = config
+        self.augmented = augmented
+        self.priors = torch.from_numpy(config.priors())
+        self.label_ids = {name: index + 1 for index, name in enumerate(config.class_names)}
+        unknown = set(class_names_of(samples)) - set(self.label_ids)
+        if unknown:
+            raise DatasetError(f'labels {sorted(unknown)} are not among the model classes '
+                               f'{list(config.class_names)}')
+
+    def __len__(self):
+        """Return the number of images."""
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        """Return (image tensor, target offsets (P, 4), target labels (P,))."""
+        sample = self.samples[index]
+        image = read_image(sample.image_path)
+        boxes = sample.boxes.copy()
+        labels = np.array([self.label_ids[name] for name in sample.labels], dtype=np.int64)
+        if self.augmented:
+            # torch's generator is seeded per worker and per epoch, and saved in checkpoints.
+            rng = np.random.default_rng(int(torch.randint(2**62, ())))
+            image, boxes, labels = augment(image, boxes, labels, rng)
+        image, scale, dx, dy = letterbox(image, self.config.input_size)
+        boxes = (boxes * scale + [dx, dy, dx, dy]) / self.config.input_size
+        offsets, prior_labels = match(torch.from_numpy(boxes.astype(np.float32)),
+                                      torch.from_numpy(labels), self.priors)
+        return to_tensor(image), offsets, prior_labels
+
+
+def _sample(image_path, annotation):
+    boxes = np.array([[box.x1, box.y1, box.x2, box.y2] for box in annotation.boxes],
+                     dtype=np.float32).reshape(-1, 4)
+    difficult = np.array([box.difficult for box in annotation.boxes], dtype=bool)
+    return Sample(Path(image_path), boxes, [box.label for box in annotation.boxes], difficult)

@@ -1,0 +1,267 @@
+"""face-train: train the MobileNet-SSD face detector; checkpoints, resumes, logs loss and mAP."""
+
+import argparse
+import csv
+import io
+import math
+from pathlib import Path
+import sys
+
+from face_detector_ros import cli
+from face_detector_ros.datasets.annotations import DatasetError
+from face_detector_ros.training.data import class_names_of, read_samples, TrainingSet
+from face_detector_ros.training.evaluate import evaluate_map
+from face_detector_ros.training.loss import multibox_loss
+from face_detector_ros.training.model import MobileNetSSD, SSDConfig
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+from tqdm import tqdm
+
+LAST = 'last.pt'
+BEST = 'best.pt'
+LOG = 'log.csv'
+LOG_FIELDS = ('iteration', 'loss', 'box_loss', 'class_loss', 'lr', 'map')
+# Settings that define the model: a resumed run must not change them.
+MODEL_ARGS = ('input_size', 'width', 'classes')
+
+
+def parse_args(argv):
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog='face-train', description=__doc__,
+        epilog='Run the same command again to resume from OUTPUT/last.pt.')
+    parser.add_argument('train', help='training set: VOC list file or YOLO folder')
+    parser.add_argument('output', help='folder for checkpoints, best weights, log and plots')
+    parser.add_argument('--test', help='test set (VOC list or YOLO folder) for mAP')
+    parser.add_argument('--classes', help='comma-separated class names (default: the labels '
+                        'found in the training set, sorted)')
+    parser.add_argument('--input-size', type=int, default=300, help='input side (default 300)')
+    parser.add_argument('--width', type=float, default=1.0,
+                        help='MobileNet width multiplier (default 1.0)')
+    parser.add_argument('--iterations', type=int, default=120000)
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--lr', type=float, default=0.01, help='peak SGD learning rate')
+    parser.add_argument('--warmup', type=int, default=1000, help='linear warm-up iterations')
+    parser.add_argument('--weight-decay', type=float, default=5e-4)
+    parser.add_argument('--checkpoint-every', type=int, default=1000)
+    parser.add_argument('--eval-every', type=int, default=5000,
+                        help='evaluate mAP every N iterations (and at the end)')
+    parser.add_argument('--log-every', type=int, default=50)
+    parser.add_argument('--workers', type=int, default=4, help='data loader processes')
+    parser.add_argument('--device', default='auto', help='cpu, cuda, cuda:1 ... (default: '
+                        'cuda if available)')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    for name in ('iterations', 'batch_size', 'checkpoint_every', 'eval_every', 'log_every'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be positive')
+    if args.batch_size < 2:
+        parser.error('--batch-size must be at least 2 (BatchNorm needs it)')
+    return args
+
+
+class Trainer:
+    """The model, optimiser and log of one run, with checkpoint save and restore."""
+
+    def __init__(self, args, config, device):
+        """Build a fresh run."""
+        self.args = args
+        self.config = config
+        self.device = device
+        self.model = MobileNetSSD(config).to(device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=args.lr, momentum=0.9,
+                                         weight_decay=args.weight_decay)
+        self.iteration = 0
+        self.history = []
+        self.best_map = -1.0
+        self.output = Path(args.output)
+
+    def learning_rate(self):
+        """Return the learning rate: linear warm-up, then cosine decay to zero."""
+        step = self.iteration + 1
+        if step <= self.args.warmup:
+            return self.args.lr * step / self.args.warmup
+        progress = (step - self.args.warmup) / max(1, self.args.iterations - self.args.warmup)
+        return self.args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    def step(self, images, offsets, labels):
+        """Run one optimisation step; return (box loss, class loss) as floats."""
+        lr = self.learning_rate()
+        for group in self.optimizer.param_groups:
+            group['lr'] = lr
+        predicted_offsets, logits = self.model(images.to(self.device))
+        box_loss, class_loss = multibox_loss(predicted_offsets, logits, offsets.to(self.device),
+                                             labels.to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        (box_loss + class_loss).backward()
+        self.optimizer.step()
+        self.iteration += 1
+        return box_loss.item(), class_loss.item()
+
+    def state(self):
+        """Return everything a resumed run needs."""
+        return {'iteration': self.iteration, 'config': self.config.to_dict(),
+                'model': self.model.state_dict(), 'optimizer': self.optimizer.state_dict(),
+                'history': self.history, 'best_map': self.best_map,
+                'rng': torch.get_rng_state(), 'args': vars(self.args)}
+
+    def restore(self, state):
+        """Continue from a state written by `state`."""
+        self.model.load_state_dict(state['model'])
+        self.optimizer.load_state_dict(state['optimizer'])
+        self.iteration = state['iteration']
+        self.history = state['history']
+        self.best_map = state['best_map']
+        torch.set_rng_state(state['rng'])
+
+    def save(self, name, state=None):
+        """Write a checkpoint atomically: an interrupted write leaves the old file intact."""
+        with cli.atomic_output_file(self.output / name, 'wb') as stream:
+            torch.save(self.state() if state is None else state, stream)
+
+    def write_log(self):
+        """Rewrite the CSV log and the loss and mAP plots from the history."""
+        text = io.StringIO()
+        writer = csv.DictWriter(text, LOG_FIELDS, lineterminator='\n')
+        writer.writeheader()
+        writer.writerows(self.history)
+        with cli.atomic_output_file(self.output / LOG) as stream:
+            stream.write(text.getvalue())
+        plot(self.history, 'loss', 'training loss', self.output / 'loss.png')
+        plot(self.history, 'map', 'test mAP@0.5', self.output / 'map.png')
+
+
+def plot(history, column, title, path):
+    """Plot one column of the history against the iteration as a PNG."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+
+    points = [(row['iteration'], row[column]) for row in history if row.get(column) != '']
+    figure, axes = pyplot.subplots(figsize=(6, 4))
+    if points:
+        axes.plot(*zip(*points), marker='.' if column == 'map' else None)
+    axes.set_xlabel('iteration')
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    with cli.atomic_output_file(path, 'wb') as stream:
+        figure.savefig(stream, format='png', dpi=100)
+    pyplot.close(figure)
+
+
+def load_checkpoint(path, device):
+    """Load a checkpoint written by face-train (weights only if it is a best.pt)."""
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except (OSError, RuntimeError, EOFError) as error:
+        raise cli.CliError(f'cannot read checkpoint {path}: {error}') from error
+
+
+def resolve_device(name):
+    """Return the torch device for --device."""
+    if name == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        device = torch.device(name)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as error:
+        raise cli.CliError(f'device {name!r} cannot be used: {error}') from error
+    return device
+
+
+@cli.console_main
+def main(argv=None):
+    """Train, checkpointing every N iterations; resume from the output folder's last.pt."""
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    output = Path(args.output)
+    try:
+        train_samples = read_samples(args.train)
+        test_samples = read_samples(args.test) if args.test else []
+    except DatasetError as error:
+        raise cli.CliError(error) from error
+    last = output / LAST
+    resumed = load_checkpoint(last, device) if last.is_file() else None
+    if resumed is not None:
+        changed = [name for name in MODEL_ARGS if resumed['args'][name] != getattr(args, name)
+                   and getattr(args, name) is not None]
+        if changed:
+            raise cli.CliError(f'{last} was trained with other {", ".join(changed)}; '
+                               'use another output folder or the same settings')
+        config = SSDConfig.from_dict(resumed['config'])
+    else:
+        torch.manual_seed(args.seed)
+        classes = (tuple(args.classes.split(',')) if args.classes
+                   else class_names_of(train_samples))
+        config = SSDConfig(args.input_size, classes or ('face',), args.width)
+        args.classes = ','.join(config.class_names)
+    try:
+        dataset = TrainingSet(train_samples, config)
+        TrainingSet(test_samples, config, augmented=False)  # checks the test labels now
+    except DatasetError as error:
+        raise cli.CliError(error) from error
+
+    trainer = Trainer(args, config, device)
+    if resumed is not None:
+        trainer.restore(resumed)
+        print(f'face-train: resuming {last} at iteration {trainer.iteration}', file=sys.stderr)
+    output.mkdir(parents=True, exist_ok=True)
+    remaining = args.iterations - trainer.iteration
+    if remaining <= 0:
+        print(f'face-train: {last} already reached {trainer.iteration} iterations; '
+              'pass a larger --iterations to continue', file=sys.stderr)
+        return 0
+    loader = DataLoader(dataset, batch_size=args.batch_size, drop_last=True,
+                        num_workers=args.workers, pin_memory=device.type == 'cuda',
+                        sampler=RandomSampler(dataset, replacement=True,
+                                              num_samples=remaining * args.batch_size))
+    trainer.model.train()
+    window, postfix = [], {}
+    progress = tqdm(total=args.iterations, initial=trainer.iteration, desc='face-train',
+                    unit='it', dynamic_ncols=True)
+    try:
+        for images, offsets, labels in loader:
+            window.append(trainer.step(images, offsets, labels))
+            progress.update()
+            done = trainer.iteration == args.iterations
+            row = {}
+            if trainer.iteration % args.log_every == 0 or done:
+                box_loss, class_loss = (sum(values) / len(window) for values in zip(*window))
+                row = {'iteration': trainer.iteration, 'loss': box_loss + class_loss,
+                       'box_loss': box_loss, 'class_loss': class_loss,
+                       'lr': trainer.learning_rate(), 'map': ''}
+                window = []
+                postfix['loss'] = f'{row["loss"]:.3f}'
+            if test_samples and (trainer.iteration % args.eval_every == 0 or done):
+                row = row or {'iteration': trainer.iteration, 'loss': '', 'box_loss': '',
+                              'class_loss': '', 'lr': trainer.learning_rate()}
+                row['map'] = evaluate_map(trainer.model, test_samples, config, device)
+                if row['map'] > trainer.best_map:
+                    trainer.best_map = row['map']
+                    trainer.save(BEST, {'config': config.to_dict(), 'map': row['map'],
+                                        'iteration': trainer.iteration,
+                                        'model': trainer.model.state_dict()})
+                postfix['mAP'] = f'{row["map"]:.3f}'
+            if row:
+                trainer.history.append(row)
+                progress.set_postfix(postfix)
+            if trainer.iteration % args.checkpoint_every == 0 or done:
+                trainer.save(LAST)
+                trainer.write_log()
+    except KeyboardInterrupt:
+        progress.close()
+        raise cli.CliError(f'interrupted at iteration {trainer.iteration}; the last checkpoint '
+                           f'is {last}: run the same command to resume') from None
+    progress.close()
+    if not test_samples:
+        trainer.save(BEST, {'config': config.to_dict(), 'map': None,
+                            'iteration': trainer.iteration, 'model': trainer.model.state_dict()})
+    final = trainer.history[-1]
+    best = f'best mAP@0.5 {trainer.best_map:.4f}' if test_samples else 'no test set'
+    print(f'face-train: {trainer.iteration} iterations, last loss {final["loss"]:.4f}, {best}; '
+          f'weights in {output / BEST}, log in {output / LOG}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
