@@ -1,0 +1,230 @@
+"""
+MOT metrics (CLEAR MOT and identity scores) and the MOTChallenge text format.
+
+Tracks and ground truth are arrays of rows `frame, id, left, top, width, height, conf`, as in
+MOTChallenge files (frames 1-based, boxes in pixels). `evaluate` follows the definitions used by
+the MOTChallenge benchmark and py-motmetrics:
+
+- CLEAR MOT (Bernardin and Stiefelhagen, 2008): in each frame a ground-truth object keeps the
+  hypothesis it was matched to last time if their IoU still passes the threshold; the others are
+  matched by minimum-cost assignment on 1 - IoU. An id switch is a match to a hypothesis other
+  than the object's previous one (however many frames ago). MOTA = 1 - (FN + FP + IDSW) / GT.
+  MOTP here is the mean IoU of the matches (higher is better).
+- Fragmentations: for each object, the number of times it goes from tracked to not tracked
+  between its first and its last tracked frame.
+- Identity scores (Ristani et al., 2016): ground-truth and predicted trajectories are matched
+  one to one, globally, to maximise the number of frames in which they overlap (IoU at least the
+  threshold); IDF1 = 2 IDTP / (GT + predictions).
+"""
+
+import math
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+COLUMNS = ('frame', 'id', 'bb_left', 'bb_top', 'bb_width', 'bb_height', 'conf', 'x', 'y', 'z')
+
+
+def rows_from_boxes(frame, ids, boxes, confidences=None):
+    """Return MOT rows for one frame from ids and x1, y1, x2, y2 boxes."""
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    rows = np.empty((len(boxes), 7))
+    rows[:, 0] = frame
+    rows[:, 1] = ids
+    rows[:, 2:4] = boxes[:, :2]
+    rows[:, 4:6] = boxes[:, 2:] - boxes[:, :2]
+    rows[:, 6] = 1.0 if confidences is None else confidences
+    return rows
+
+
+def write_mot(path_or_stream, rows):
+    """Write rows (frame, id, left, top, width, height[, conf]) as a MOTChallenge text file."""
+    rows = np.asarray(rows, dtype=float).reshape(-1, 7)
+    order = np.lexsort((rows[:, 1], rows[:, 0]))
+    lines = ''.join(
+        f'{int(frame)},{int(track_id)},{left:.2f},{top:.2f},{width:.2f},{height:.2f},'
+        f'{conf:.4g},-1,-1,-1\n'
+        for frame, track_id, left, top, width, height, conf in rows[order].tolist())
+    if hasattr(path_or_stream, 'write'):
+        path_or_stream.write(lines)
+    else:
+        with open(path_or_stream, 'w') as stream:
+            stream.write(lines)
+
+
+def read_mot(path, ground_truth=False):
+    """
+    Read a MOTChallenge text file into rows (frame, id, left, top, width, height, conf).
+
+    Values may be separated by commas or white space; columns after the seventh are ignored.
+    With `ground_truth`, rows whose conf is 0 (MOTChallenge's "ignore this box" flag) are
+    skipped. Raises ValueError naming the file and line of the first malformed row.
+    """
+    rows = []
+    with open(path) as stream:
+        for number, line in enumerate(stream, 1):
+            text = line.strip()
+            if not text:
+                continue
+            rows.append(_parse_row(text, f'{path}:{number}'))
+    rows = np.array(rows, dtype=float).reshape(-1, 7)
+    if ground_truth:
+        rows = rows[rows[:, 6] != 0]
+    keys, counts = np.unique(rows[:, :2], axis=0, return_counts=True)
+    if (counts > 1).any():
+        frame, track_id = keys[np.argmax(counts > 1)]
+        raise ValueError(f'{path}: id {int(track_id)} appears twice in frame {int(frame)}')
+    return rows
+
+
+def _parse_row(text, where):
+    fields = text.replace(',', ' ').split()
+    try:
+        values = [float(field) for field in fields[:7]]
+    except ValueError:
+        raise ValueError(f'{where}: expected numbers "frame, id, bb_left, bb_top, bb_width, '
+                         f'bb_height, conf, ...", got {text[:60]!r}') from None
+    if len(values) < 6:
+        raise ValueError(f'{where}: expected at least 6 values (frame, id, bb_left, bb_top, '
+                         f'bb_width, bb_height), got {len(values)}')
+    if not all(math.isfinite(value) for value in values):
+        raise ValueError(f'{where}: values must be finite, got {text[:60]!r}')
+    frame, track_id, _, _, width, height = values[:6]
+    if frame < 1 or frame != int(frame) or track_id != int(track_id):
+        raise ValueError(f'{where}: frame must be an integer >= 1 and id an integer')
+    if width <= 0 or height <= 0:
+        raise ValueError(f'{where}: box width and height must be positive')
+    return values + [1.0] * (7 - len(values))
+
+
+def iou_matrix(boxes_a, boxes_b):
+    """Return the IoU of every pair of left, top, width, height boxes, shape (len(a), len(b))."""
+    a = np.asarray(boxes_a, dtype=float).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=float).reshape(-1, 4)
+    left = np.maximum(a[:, None, 0], b[None, :, 0])
+    top = np.maximum(a[:, None, 1], b[None, :, 1])
+    right = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
+    bottom = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
+    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None, :] - inter
+    return inter / np.maximum(union, 1e-12)
+
+
+def evaluate(gt, pred, iou_threshold=0.5):
+    """
+    Score predicted tracks against ground truth; return a dict of MOT metrics.
+
+    `gt` and `pred` are arrays of rows (frame, id, left, top, width, height, ...); a prediction
+    counts as a ground-truth object when their IoU is at least `iou_threshold`.
+    """
+    gt = _as_rows(gt)
+    pred = _as_rows(pred)
+    gt_frames = _by_frame(gt)
+    pred_frames = _by_frame(pred)
+    empty = np.empty((0, 6))
+    last_match = {}     # gt id -> pred id it was last matched to
+    tracked = {}        # gt id -> list of booleans, one per frame where it is present
+    pairs = []          # (gt id, pred id) overlapping in a frame, for the identity scores
+    matches = switches = 0
+    iou_sum = 0.0
+    for frame in sorted(set(gt_frames) | set(pred_frames)):
+        g = gt_frames.get(frame, empty)
+        p = pred_frames.get(frame, empty)
+        iou = iou_matrix(g[:, 2:6], p[:, 2:6])
+        valid = iou >= iou_threshold
+        g_ids = g[:, 1].astype(int).tolist()
+        p_ids = p[:, 1].astype(int).tolist()
+        pairs.extend((g_ids[i], p_ids[j]) for i, j in zip(*np.nonzero(valid)))
+        matched = _clear_matches(g_ids, p_ids, iou, valid, last_match)
+        for i, j in matched:
+            if g_ids[i] in last_match and last_match[g_ids[i]] != p_ids[j]:
+                switches += 1
+            last_match[g_ids[i]] = p_ids[j]
+            iou_sum += iou[i, j]
+        matches += len(matched)
+        matched_rows = {i for i, _ in matched}
+        for i, gt_id in enumerate(g_ids):
+            tracked.setdefault(gt_id, []).append(i in matched_rows)
+
+    num_gt, num_pred = len(gt), len(pred)
+    false_negatives = num_gt - matches
+    false_positives = num_pred - matches
+    id_true_positives = _identity_true_positives(pairs)
+    return {
+        'frames': len(set(gt_frames) | set(pred_frames)),
+        'gt': num_gt,
+        'predictions': num_pred,
+        'gt_ids': len(tracked),
+        'pred_ids': len(np.unique(pred[:, 1])) if num_pred else 0,
+        'matches': matches,
+        'false_positives': false_positives,
+        'false_negatives': false_negatives,
+        'id_switches': switches,
+        'fragmentations': sum(_fragmentations(flags) for flags in tracked.values()),
+        'mota': 1 - (false_negatives + false_positives + switches) / num_gt if num_gt else
+        math.nan,
+        'motp': iou_sum / matches if matches else math.nan,
+        'idf1': _ratio(2 * id_true_positives, num_gt + num_pred),
+        'idp': _ratio(id_true_positives, num_pred),
+        'idr': _ratio(id_true_positives, num_gt),
+        'precision': _ratio(matches, num_pred),
+        'recall': _ratio(matches, num_gt),
+    }
+
+
+def _as_rows(rows):
+    rows = np.asarray(rows, dtype=float)
+    return rows[:, :6] if rows.size else np.empty((0, 6))
+
+
+def _by_frame(rows):
+    if not len(rows):
+        return {}
+    rows = rows[np.argsort(rows[:, 0], kind='stable')]
+    frames, starts = np.unique(rows[:, 0], return_index=True)
+    return dict(zip(frames.astype(int).tolist(), np.split(rows, starts[1:])))
+
+
+def _clear_matches(g_ids, p_ids, iou, valid, last_match):
+    """Return (gt row, pred row) matches: previous pairs kept, the rest assigned by IoU."""
+    pred_row = {pred_id: j for j, pred_id in enumerate(p_ids)}
+    matched = []
+    for i, gt_id in enumerate(g_ids):
+        j = pred_row.pop(last_match.get(gt_id), None)
+        if j is not None and valid[i, j]:
+            matched.append((i, j))
+    free_g = np.setdiff1d(np.arange(len(g_ids)), [i for i, _ in matched])
+    free_p = np.setdiff1d(np.arange(len(p_ids)), [j for _, j in matched])
+    if len(free_g) and len(free_p):
+        sub_valid = valid[np.ix_(free_g, free_p)]
+        cost = np.where(sub_valid, 1 - iou[np.ix_(free_g, free_p)], len(g_ids) + 1.0)
+        rows, cols = linear_sum_assignment(cost)
+        keep = sub_valid[rows, cols]
+        matched.extend(zip(free_g[rows[keep]].tolist(), free_p[cols[keep]].tolist()))
+    return matched
+
+
+def _fragmentations(flags):
+    first = flags.index(True) if True in flags else None
+    if first is None:
+        return 0
+    last = len(flags) - flags[::-1].index(True)
+    span = flags[first:last]
+    return sum(1 for before, now in zip(span, span[1:]) if before and not now)
+
+
+def _identity_true_positives(pairs):
+    """Return the frames covered by the best one-to-one matching of gt and predicted ids."""
+    if not pairs:
+        return 0
+    pairs = np.array(pairs)
+    gt_ids, gt_index = np.unique(pairs[:, 0], return_inverse=True)
+    pred_ids, pred_index = np.unique(pairs[:, 1], return_inverse=True)
+    overlap = np.zeros((len(gt_ids), len(pred_ids)))
+    np.add.at(overlap, (gt_index, pred_index), 1)
+    rows, cols = linear_sum_assignment(overlap, maximize=True)
+    return int(overlap[rows, cols].sum())
+
+
+def _ratio(numerator, denominator):
+    return numerator / denominator if denominator else math.nan
