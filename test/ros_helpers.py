@@ -35,7 +35,8 @@ class NodeProcess:
 
     def output(self):
         """Everything the process printed so far."""
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors='replace')
 
     def wait(self, timeout):

@@ -1,0 +1,83 @@
+"""Small pieces every node of this package shares: parameters, QoS, stamps, main()."""
+
+from dataclasses import dataclass
+import sys
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+import rclpy
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+try:  # Humble has no ExternalShutdownException in rclpy.executors
+    from rclpy.executors import ExternalShutdownException
+except ImportError:  # pragma: no cover - Humble only
+    class ExternalShutdownException(Exception):
+        """Stand-in on distros without it."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A parameter declaration: default, description, and optional range or read-only flag."""
+
+    default: object
+    description: str
+    low: float = None
+    high: float = None
+    read_only: bool = False
+
+
+def declare_parameters(node, params):
+    """Declare a {name: Param} mapping with descriptors; return {name: value}."""
+    values = {}
+    for name, param in params.items():
+        descriptor = ParameterDescriptor(description=param.description,
+                                         read_only=param.read_only)
+        if param.low is not None:
+            if isinstance(param.default, float):
+                descriptor.floating_point_range = [FloatingPointRange(
+                    from_value=float(param.low), to_value=float(param.high), step=0.0)]
+            else:
+                descriptor.integer_range = [IntegerRange(
+                    from_value=int(param.low), to_value=int(param.high), step=1)]
+        values[name] = node.declare_parameter(name, param.default, descriptor).value
+    return values
+
+
+def qos_profile(reliability, depth):
+    """Keep-last QoS with 'reliable' or 'best_effort' reliability."""
+    policies = {'reliable': ReliabilityPolicy.RELIABLE,
+                'best_effort': ReliabilityPolicy.BEST_EFFORT}
+    if reliability not in policies:
+        raise ValueError(f'QoS reliability {reliability!r} is not reliable or best_effort')
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=policies[reliability])
+
+
+def stamp_to_seconds(stamp):
+    """builtin_interfaces/Time to float seconds."""
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def run_node(make_node, args=None):
+    """Create rclpy, build the node, spin until shutdown; return a process exit code.
+
+    `make_node()` may raise a RuntimeError or ValueError to refuse to start: the message is
+    logged and the process exits 1 (a launch file then shows the node as failed). A node with
+    a `finished` attribute that turns true (end of a file source) ends the spin cleanly.
+    """
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = None
+    try:
+        try:
+            node = make_node()
+        except (RuntimeError, ValueError) as error:
+            rclpy.logging.get_logger('face_detector_ros').fatal(str(error))
+            return 1
+        while rclpy.ok() and not getattr(node, 'finished', False):
+            rclpy.spin_once(node, timeout_sec=0.1)
+        return getattr(node, 'exit_code', 0)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
