@@ -1,0 +1,322 @@
+"""
+face-eval: score face-detect predictions against VOC, YOLO or COCO ground truth.
+
+Predictions are matched to ground-truth images by file stem. A ground-truth image with no
+prediction line counts as all misses; a prediction line for an image the ground truth does not
+know counts as an image with no faces (its detections are false positives). Both are reported
+on stderr.
+"""
+
+import argparse
+import json
+import math
+from pathlib import Path
+import sys
+
+from face_detector_ros import metrics
+from face_detector_ros.cli import atomic_output_file, CliError, console_main
+from face_detector_ros.datasets.annotations import DatasetError
+from face_detector_ros.datasets.images import is_image
+from face_detector_ros.datasets.voc import read_voc_xml
+from face_detector_ros.datasets.yolo import read_names, read_yolo_dir
+from face_detector_ros.tools._datasets import progress
+
+
+def parse_args(argv):
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog='face-eval',
+        description='Average precision of face-detect --json output against ground truth: '
+        'VOC AP (all-point and 11-point) at --iou, COCO AP@[.5:.95] as pycocotools computes '
+        'it, and precision/recall at the best F1, per class.')
+    parser.add_argument('--gt', required=True, type=Path,
+                        help='ground truth: a folder of VOC .xml files (or a VOC root with '
+                        'Annotations/), a darknet folder (images with .txt labels beside '
+                        'them), or a COCO .json file')
+    parser.add_argument('--pred', required=True,
+                        help='face-detect --json output, one JSON line per image; - for stdin')
+    parser.add_argument('--iou', type=float, default=0.5,
+                        help='IoU threshold of the VOC AP and the best-F1 point (%(default)s)')
+    parser.add_argument('--names', type=Path,
+                        help='class names file for YOLO ground truth (default: the .names file '
+                        'in the folder)')
+    parser.add_argument('--max-dets', type=int, default=100, metavar='N',
+                        help='detections per image and class kept for the COCO AP, highest '
+                        'scores first (%(default)s, as COCO)')
+    parser.add_argument('--json', action='store_true', help='print the figures as one JSON line')
+    parser.add_argument('--plot', type=Path, metavar='PR.png', help='write PR curves to a PNG')
+    args = parser.parse_args(argv)
+    if not 0 < args.iou <= 1:
+        raise CliError(f'--iou {args.iou} is not in (0, 1]')
+    if args.max_dets < 1:
+        raise CliError(f'--max-dets {args.max_dets} must be at least 1')
+    if args.plot and args.plot.suffix.lower() != '.png':
+        raise CliError(f'--plot {args.plot}: the plot is a PNG, name it *.png')
+    return args
+
+
+def image_key(name):
+    """Return the key that pairs predictions with ground truth: the name less its image suffix."""
+    path = Path(name)
+    return path.stem if is_image(path) else path.name
+
+
+def read_ground_truth(path, names_path):
+    """Return ({image key: ImageTruth}, {image key: (width, height)}, class names in order)."""
+    if not path.exists():
+        raise CliError(f'ground truth {path} does not exist')
+    if path.is_file():
+        if path.suffix.lower() != '.json':
+            raise CliError(f'ground truth {path}: expected a folder or a COCO .json file')
+        if names_path:
+            raise CliError('--names is for YOLO ground truth; COCO names its categories')
+        return read_coco(path)
+    voc_dir = path / 'Annotations' if (path / 'Annotations').is_dir() else path
+    xml_files = sorted(voc_dir.glob('*.xml'))
+    if xml_files:
+        if names_path:
+            raise CliError('--names is for YOLO ground truth; VOC XML names its classes')
+        annotations = [read_voc_xml(xml) for xml in progress(xml_files, 'ground truth')]
+        class_names = sorted({box.label for annotation in annotations
+                              for box in annotation.boxes})
+    else:
+        class_names = read_names(names_path) if names_path else None
+        annotations = read_yolo_dir(path, class_names)
+        class_names = class_names or _names_in(path)
+    truth, sizes = {}, {}
+    for annotation in annotations:
+        key = _unique_key(annotation.filename, truth, path)
+        boxes = annotation.boxes
+        truth[key] = metrics.ImageTruth([(box.x1, box.y1, box.x2, box.y2) for box in boxes],
+                                        [box.label for box in boxes],
+                                        difficult=[box.difficult for box in boxes])
+        sizes[key] = (annotation.width, annotation.height)
+    return truth, sizes, class_names
+
+
+def _names_in(directory):
+    names_files = sorted(directory.glob('*.names'))
+    return read_names(names_files[0]) if names_files else []
+
+
+def _unique_key(filename, seen, source):
+    key = image_key(filename)
+    if key in seen:
+        raise CliError(f'{source}: two ground-truth images are named {key}.*; face-eval pairs '
+                       'images by file stem, so stems must be unique')
+    return key
+
+
+def read_coco(path):
+    """Read COCO instances JSON: images, categories and bbox annotations (x, y, w, h)."""
+    try:
+        data = json.loads(path.read_text(encoding='utf-8'))
+        categories = {category['id']: str(category['name']) for category in data['categories']}
+        images = {image['id']: image for image in data['images']}
+        truth_parts = {image_id: [] for image_id in images}
+        for number, annotation in enumerate(data.get('annotations', []), 1):
+            x, y, w, h = _numbers(annotation['bbox'], 4, f'annotation {number} bbox')
+            if annotation['image_id'] not in images:
+                raise CliError(f'{path}: annotation {number} refers to unknown image '
+                               f'{annotation["image_id"]}')
+            if annotation['category_id'] not in categories:
+                raise CliError(f'{path}: annotation {number} refers to unknown category '
+                               f'{annotation["category_id"]}')
+            truth_parts[annotation['image_id']].append(
+                ((x, y, x + w, y + h), categories[annotation['category_id']],
+                 bool(annotation.get('iscrowd', 0))))
+        truth, sizes = {}, {}
+        for image_id, image in images.items():
+            key = _unique_key(image['file_name'], truth, path)
+            parts = truth_parts[image_id]
+            truth[key] = metrics.ImageTruth([box for box, _, _ in parts],
+                                            [label for _, label, _ in parts],
+                                            crowd=[crowd for _, _, crowd in parts])
+            sizes[key] = (image.get('width'), image.get('height'))
+    except (KeyError, TypeError, AttributeError) as error:
+        raise CliError(f'{path}: not COCO instances JSON (bad or missing {error})') from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CliError(f'{path}: not valid JSON ({error})') from None
+    except ValueError as error:
+        raise CliError(f'{path}: {error}') from None
+    return truth, sizes, [categories[key] for key in sorted(categories)]
+
+
+def _numbers(values, count, what):
+    if (not isinstance(values, list) or len(values) != count
+            or not all(isinstance(value, (int, float)) and math.isfinite(value)
+                       for value in values)):
+        raise ValueError(f'{what} is {values!r}, expected {count} finite numbers')
+    return [float(value) for value in values]
+
+
+def read_predictions(pred):
+    """Return ({image key: ImagePredictions}, {image key: (width, height)}) from JSON lines."""
+    name = 'stdin' if pred == '-' else pred
+    try:
+        lines = sys.stdin.readlines() if pred == '-' else Path(pred).read_text(
+            encoding='utf-8').splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise CliError(f'cannot read predictions {name}: {error}') from None
+    predictions, sizes, first_line = {}, {}, {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            key = image_key(record['source'])
+            detections = record['detections']
+            boxes = [_numbers(item['bbox'], 4, 'bbox') for item in detections]
+            scores = [_numbers([item['score']], 1, 'score')[0] for item in detections]
+            labels = [str(item['label']) for item in detections]
+        except json.JSONDecodeError as error:
+            raise CliError(f'{name}:{number}: not JSON ({error.msg})') from None
+        except (KeyError, TypeError) as error:
+            raise CliError(f'{name}:{number}: not a face-detect --json line (bad or missing '
+                           f'{error})') from None
+        except ValueError as error:
+            raise CliError(f'{name}:{number}: {error}') from None
+        if key in predictions:
+            raise CliError(f'{name}:{number}: a second line for image {key} (first on line '
+                           f'{first_line[key]}); images are paired by file stem, so give one '
+                           'line per image (video frames cannot be paired)')
+        first_line[key] = number
+        predictions[key] = metrics.ImagePredictions(boxes, scores, labels)
+        sizes[key] = (record.get('width'), record.get('height'))
+    if not predictions:
+        raise CliError(f'no prediction lines in {name}; produce them with face-detect --json')
+    return predictions, sizes
+
+
+def warn_mismatches(truth, truth_sizes, predictions, prediction_sizes, evaluation):
+    """Tell on stderr what was paired oddly, so a wrong file shows itself."""
+    def examples(keys):
+        keys = sorted(keys)
+        return ', '.join(keys[:3]) + (', ...' if len(keys) > 3 else '')
+
+    unpredicted = truth.keys() - predictions.keys()
+    if unpredicted:
+        _warn(f'{len(unpredicted)} of {len(truth)} ground-truth images have no prediction '
+              f'line ({examples(unpredicted)}); their faces count as misses')
+    unknown = predictions.keys() - truth.keys()
+    if unknown:
+        _warn(f'{len(unknown)} predicted images are not in the ground truth '
+              f'({examples(unknown)}); their detections count as false positives')
+    resized = [key for key in truth.keys() & predictions.keys()
+               if None not in prediction_sizes[key] and None not in truth_sizes[key]
+               and tuple(prediction_sizes[key]) != tuple(truth_sizes[key])]
+    if resized:
+        _warn(f'{len(resized)} images differ in size between ground truth and predictions '
+              f'({examples(resized)}); boxes may be in different pixels')
+    strays = [label for label, result in evaluation.classes.items()
+              if result.num_truth + result.num_ignored == 0]
+    if strays:
+        _warn(f'predicted classes {", ".join(strays)} have no ground-truth boxes; their '
+              'detections are false positives (wrong --names?)')
+
+
+def _warn(message):
+    print(f'face-eval: warning: {message}', file=sys.stderr)
+
+
+def summary(evaluation):
+    """Return the figures as a JSON-ready dict."""
+    def point(best):
+        fields = ('precision', 'recall', 'f1', 'score_threshold')
+        return dict.fromkeys(fields) if best is None else {
+            field: getattr(best, field) for field in fields}
+
+    per_class = {label: {'ap50': result.ap, 'ap50_11point': result.ap_11point,
+                         'ap50_95': result.coco_ap, 'coco_ap50': result.coco_ap50,
+                         'coco_ap75': result.coco_ap75, 'truth': result.num_truth,
+                         'ignored': result.num_ignored, 'predictions': result.num_predictions,
+                         **point(result.best_f1)}
+                 for label, result in evaluation.classes.items()}
+    return {'iou': evaluation.iou_threshold, 'max_dets': evaluation.max_detections,
+            'ap50': evaluation.ap, 'ap50_11point': evaluation.ap_11point,
+            'ap50_95': evaluation.coco_ap, 'coco_ap50': evaluation.coco_ap50,
+            'coco_ap75': evaluation.coco_ap75, **point(evaluation.best_f1),
+            'per_class': per_class}
+
+
+def format_table(figures, images):
+    """Return the human-readable report: one row per class, then the means (and pooled P/R)."""
+    iou = figures['iou']
+    columns = {'ap50': f'AP@{iou:g}', 'ap50_11point': f'AP11@{iou:g}', 'ap50_95': 'AP@[.5:.95]',
+               'precision': 'P', 'recall': 'R', 'f1': 'F1', 'score_threshold': 'score>='}
+    widths = {key: max(len(title), 6) for key, title in columns.items()}
+    name_width = max([len('class')] + [len(label) for label in figures['per_class']])
+
+    def row(name, truth, predictions, values):
+        cells = ['-'.rjust(widths[key]) if values[key] is None
+                 else f'{values[key]:{widths[key]}.4f}' for key in columns]
+        return ' '.join([name.ljust(name_width), f'{truth:>6}', f'{predictions:>6}', *cells])
+
+    header = ' '.join(['class'.ljust(name_width), f'{"truth":>6}', f'{"preds":>6}',
+                       *(title.rjust(widths[key]) for key, title in columns.items())])
+    lines = [f'{images} images; IoU > {iou:g} for AP (VOC all-point), AP11 (VOC 11-point) and '
+             'P/R/F1 (at the best F1)',
+             f'AP@[.5:.95]: COCO, max {figures["max_dets"]} detections per image and class; '
+             'all: mean AP, pooled P/R/F1', header]
+    for label, values in figures['per_class'].items():
+        lines.append(row(label, values['truth'], values['predictions'], values))
+    lines.append(row('all', sum(values['truth'] for values in figures['per_class'].values()),
+                     sum(values['predictions'] for values in figures['per_class'].values()),
+                     figures))
+    return '\n'.join(lines)
+
+
+def plot_curves(evaluation, path):
+    """Write one precision-recall curve per class, best-F1 point marked, to a PNG."""
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+    import numpy as np
+
+    figure, axes = pyplot.subplots(figsize=(6, 5), dpi=100)
+    for label, result in evaluation.classes.items():
+        if result.ap is None:
+            continue
+        # From recall 0 at the first precision, so the curve starts at the axis.
+        line, = axes.plot(np.r_[0, result.recall], np.r_[result.precision[:1], result.precision],
+                          label=f'{label}: AP {result.ap:.3f}')
+        if result.best_f1 and result.best_f1.score_threshold is not None:
+            axes.plot(result.best_f1.recall, result.best_f1.precision, 'o',
+                      color=line.get_color())
+    axes.set(xlim=(0, 1), ylim=(0, 1.02), xlabel='recall', ylabel='precision',
+             title=f'Precision-recall at IoU > {evaluation.iou_threshold:g} (dot: best F1)')
+    axes.grid(alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc='lower left')
+    with atomic_output_file(path, 'wb') as stream:
+        figure.savefig(stream, format='png')
+    pyplot.close(figure)
+
+
+@console_main
+def main(argv=None):
+    """Evaluate predictions against ground truth and print the figures."""
+    args = parse_args(argv)
+    try:
+        truth, truth_sizes, class_names = read_ground_truth(args.gt, args.names)
+    except DatasetError as error:
+        raise CliError(str(error)) from None
+    if not truth:
+        raise CliError(f'no ground-truth images in {args.gt}')
+    predictions, prediction_sizes = read_predictions(args.pred)
+    evaluation = metrics.evaluate(truth, predictions, args.iou, args.max_dets, class_names)
+    warn_mismatches(truth, truth_sizes, predictions, prediction_sizes, evaluation)
+    figures = summary(evaluation)
+    images = len(truth.keys() | predictions.keys())
+    if args.json:
+        print(json.dumps({'images': images, **figures}))
+    else:
+        print(format_table(figures, images))
+    if args.plot:
+        plot_curves(evaluation, args.plot)
+        print(f'face-eval: PR curves written to {args.plot}', file=sys.stderr)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
