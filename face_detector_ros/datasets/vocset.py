@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 import shutil
 
+from face_detector_ros.datasets.annotations import DatasetError
 from face_detector_ros.datasets.lists import labelmap_text, shuffled, write_rows
 from face_detector_ros.datasets.voc import write_voc_xml
 
@@ -27,11 +28,15 @@ class VocSetWriter:
         self.final_dir = Path(final_dir).resolve()
         self.copy_images = copy_images
         self.lists = {}
+        self.seen = set()
         (self.staging / 'Annotations').mkdir()
 
     def add(self, list_name, relative_image, image_path, annotation):
         """Write one image's annotation and remember it for the list `list_name`."""
         ident = sample_id(relative_image)
+        if ident in self.seen:
+            raise DatasetError(f'{relative_image}: listed twice')
+        self.seen.add(ident)
         xml = Path('Annotations', f'{ident}.xml')
         write_voc_xml(annotation, self.staging / xml)
         if self.copy_images:

@@ -2,9 +2,7 @@
 
 import argparse
 from collections import Counter
-import os
 from pathlib import Path
-import shutil
 import sys
 
 from face_detector_ros.cli import atomic_output_dir, CliError, console_main
@@ -14,7 +12,7 @@ from face_detector_ros.datasets.images import image_index, image_size
 from face_detector_ros.datasets.voc import read_voc_xml
 from face_detector_ros.datasets.yolo import write_names, write_yolo_txt
 from face_detector_ros.tools._datasets import (
-    BadInputs, MASK_ARTICLE_CLASSES, MASK_ARTICLE_MAP, progress)
+    BadInputs, MASK_ARTICLE_CLASSES, MASK_ARTICLE_MAP, place_file, progress)
 
 
 def parse_args(argv):
@@ -56,17 +54,6 @@ def parse_mapping(items):
             raise CliError(f'--map {item!r}: expected SRC=DST, e.g. with_mask=good')
         mapping[source.strip()] = target.strip()
     return mapping
-
-
-def place_image(source, target, link):
-    """Copy (or hard-link) an image into the output folder."""
-    if link:
-        try:
-            os.link(source, target)
-            return
-        except OSError:
-            pass  # another file system: copy instead
-    shutil.copyfile(source, target)
 
 
 def read_sources(args, bad):
@@ -146,7 +133,7 @@ def main(argv=None):
                 inside.label = label
                 boxes.append(inside)
                 counts[label] += 1
-            place_image(image, staging / image.name, args.link)
+            place_file(image, staging / image.name, args.link)
             write_yolo_txt(boxes, staging / f'{image.stem}.txt', classes,
                            annotation.width, annotation.height)
         write_names(classes, staging / args.names_file)
