@@ -104,7 +104,7 @@ class BlazeFaceDecoder:
         self.num_classes = len(card['labels'])
         self.reverse_output_order = card.get('reverse_output_order', False)
         self.score_clipping = card.get('score_clipping_thresh')
-        self.weighted = card.get('nms', 'weighted') == 'weighted'
+        self.weighted = _weighted_nms(card, default='weighted')
         # A regressor value v maps to input pixels as v * gain + centre (TensorsToDetections,
         # then times the input size).
         size = np.array([self.width, self.height], dtype=np.float32)
@@ -158,7 +158,7 @@ class SsdDecoder:
                              f'got {self.layout!r}')
         self.label_offset = card.get('label_offset', 0)
         self.num_classes = len(card['labels'])
-        self.weighted = card.get('nms', 'hard') == 'weighted'
+        self.weighted = _weighted_nms(card, default='hard')
 
     def __call__(self, outputs, score_threshold, nms_iou, max_detections):
         """Decode the first output tensor."""
@@ -201,7 +201,7 @@ class YoloDecoder:
                              f'got {self.layout!r}')
         self.num_classes = len(card['labels'])
         self.num_keypoints = card.get('num_keypoints', 0)
-        self.weighted = card.get('nms', 'hard') == 'weighted'
+        self.weighted = _weighted_nms(card, default='hard')
         if self.layout == 'darknet':
             _require(card, 'anchors', 'masks', 'strides')
             anchors = np.array(card['anchors'], dtype=np.float32).reshape(-1, 2)
@@ -281,6 +281,14 @@ class YoloDecoder:
 def _sigmoid(values):
     """Return the logistic function, without exp overflow for large logits."""
     return 0.5 + 0.5 * np.tanh(0.5 * values)
+
+
+def _weighted_nms(card, default):
+    """Return whether the card asks for weighted NMS; ValueError for an unknown method."""
+    method = card.get('nms', default)
+    if method not in ('hard', 'weighted'):
+        raise ValueError(f"model card: nms must be 'hard' or 'weighted', got {method!r}")
+    return method == 'weighted'
 
 
 def _require(card, *keys):

@@ -335,3 +335,5 @@ def test_cards_with_unknown_decoder_or_missing_keys_are_refused():
         make_decoder({key: value for key, value in MASK_YOLO.items() if key != 'masks'})
     with pytest.raises(ValueError, match=r"needs the keys \['input_size'\]"):
         make_decoder({'decoder': 'ssd', 'labels': ['face']})
+    with pytest.raises(ValueError, match="nms must be 'hard' or 'weighted', got 'soft'"):
+        make_decoder(dict(SHORT_RANGE, nms='soft'))
