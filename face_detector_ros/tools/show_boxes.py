@@ -1,0 +1,227 @@
+"""face-show-boxes: draw VOC, YOLO or face-detect JSON boxes on their images, headless."""
+
+import argparse
+import json
+import math
+from pathlib import Path
+import sys
+
+import cv2
+from face_detector_ros.cli import atomic_output_dir, atomic_output_file, CliError, console_main
+from face_detector_ros.datasets.annotations import Box, DatasetError
+from face_detector_ros.datasets.images import image_index, is_image
+from face_detector_ros.datasets.voc import read_voc_xml
+from face_detector_ros.datasets.yolo import read_names, read_yolo_dir
+from face_detector_ros.tools._datasets import BadInputs, progress
+import numpy as np
+
+# BGR colours that stay readable on photos; labels take them in sorted order.
+PALETTE = ((0, 200, 0), (0, 0, 230), (230, 120, 0), (0, 200, 230), (200, 0, 200),
+           (230, 230, 0), (120, 60, 255), (255, 255, 255))
+SHEET_LIMIT = 64
+
+
+def parse_args(argv):
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog='face-show-boxes',
+        description='Draw annotations on their images: a folder of VOC XML, a darknet folder '
+        '(YOLO .txt beside the images) or the JSON lines of face-detect --json. Writes PNG '
+        'files or one contact sheet; a window only with --window.')
+    parser.add_argument('annotations', type=Path,
+                        help='VOC folder, YOLO folder or face-detect JSON lines file')
+    parser.add_argument('--format', choices=('auto', 'voc', 'yolo', 'json'), default='auto',
+                        help='annotation format (%(default)s: a file is JSON, a folder with '
+                        '.xml files VOC, else YOLO)')
+    parser.add_argument('--images', type=Path,
+                        help='image folder for VOC (default: ../JPEGImages if it exists, else '
+                        'the annotation folder) or the base of relative JSON sources')
+    parser.add_argument('--names', type=Path, help='class names for YOLO (default: its .names)')
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument('--output-dir', type=Path, help='write one PNG per image here')
+    target.add_argument('--sheet', type=Path, help='write one contact sheet PNG')
+    target.add_argument('--window', action='store_true',
+                        help='show each image in a window (any key: next, q or Esc: quit)')
+    parser.add_argument('--limit', type=int,
+                        help=f'draw at most this many images (a sheet: {SHEET_LIMIT})')
+    parser.add_argument('--columns', type=int, default=8, help='sheet columns (%(default)s)')
+    parser.add_argument('--thumb-size', type=int, default=256,
+                        help='longer side of a sheet thumbnail in pixels (%(default)s)')
+    parser.add_argument('--skip-bad', action='store_true',
+                        help='skip missing or unreadable images (default: error)')
+    parser.add_argument('--overwrite', action='store_true', help='replace existing output')
+    return parser.parse_args(argv)
+
+
+def detect_format(path):
+    """Guess the annotation format of a path."""
+    if path.is_file():
+        return 'json'
+    if not path.is_dir():
+        raise CliError(f'{path} does not exist')
+    return 'voc' if any(path.glob('*.xml')) else 'yolo'
+
+
+def voc_items(folder, images_dir):
+    """Return (image path, frame, boxes, title) for a VOC folder."""
+    if images_dir is None:
+        images_dir = (folder.parent / 'JPEGImages' if (folder.parent / 'JPEGImages').is_dir()
+                      else folder)
+    images = image_index(images_dir)
+    items = []
+    for xml_path in sorted(folder.glob('*.xml')):
+        annotation = read_voc_xml(xml_path)
+        named = images_dir / annotation.filename
+        image = named if named.is_file() else images.get(xml_path.stem,
+                                                         images_dir / annotation.filename)
+        items.append((image, None, annotation.boxes, image.name))
+    return items
+
+
+def yolo_items(folder, names_file):
+    """Return (image path, frame, boxes, title) for a darknet folder."""
+    names = read_names(names_file) if names_file else None
+    return [(folder / annotation.filename, None, annotation.boxes, annotation.filename)
+            for annotation in read_yolo_dir(folder, names)]
+
+
+def json_items(path, base):
+    """Return (image or video path, frame, boxes with scores, title) for face-detect JSON lines."""
+    items = []
+    for number, line in enumerate(path.read_text(encoding='utf-8').splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            source = Path(record['source'])
+            frame = int(record.get('frame', 0))
+            boxes = [(Box(str(detection.get('label', 'face')), *map(float, detection['bbox'])),
+                      float(detection.get('score', 1.0)))
+                     for detection in record['detections']]
+        except (ValueError, KeyError, TypeError) as error:
+            raise CliError(f'{path}:{number}: not a face-detect JSON line ({error})') from None
+        if not source.is_absolute():
+            source = (base or path.parent) / source
+        title = source.name if is_image(source) else f'{source.name}#{frame}'
+        items.append((source, frame, boxes, title))
+    return items
+
+
+def load_image(path, frame):
+    """Return the BGR image of a file, or of a video frame; None if unreadable."""
+    if is_image(path):
+        return cv2.imread(str(path), cv2.IMREAD_COLOR)
+    capture = cv2.VideoCapture(str(path))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, frame or 0)
+    ok, image = capture.read()
+    capture.release()
+    return image if ok else None
+
+
+def draw(image, boxes, colours):
+    """Draw boxes (Box or (Box, score)) with their labels on `image` in place."""
+    thickness = max(1, round(max(image.shape[:2]) / 400))
+    for item in boxes:
+        box, score = item if isinstance(item, tuple) else (item, None)
+        colour = colours[box.label]
+        top_left = (round(box.x1), round(box.y1))
+        cv2.rectangle(image, top_left, (round(box.x2), round(box.y2)), colour, thickness)
+        text = box.label if score is None else f'{box.label} {score:.2f}'
+        scale = 0.4 * thickness
+        (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        y = max(top_left[1], height + 2)
+        cv2.rectangle(image, (top_left[0], y - height - 2), (top_left[0] + width, y),
+                      colour, -1)
+        cv2.putText(image, text, (top_left[0], y - 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (0, 0, 0), thickness, cv2.LINE_AA)
+    return image
+
+
+def contact_sheet(tiles, columns, size):
+    """Return one image with the (image, title) tiles in a grid, each fitted in size x size."""
+    columns = max(1, min(columns, len(tiles)))
+    rows = math.ceil(len(tiles) / columns)
+    caption = 18
+    sheet = np.full((rows * (size + caption), columns * size, 3), 40, np.uint8)
+    for index, (image, title) in enumerate(tiles):
+        scale = size / max(image.shape[:2])
+        thumb = cv2.resize(image, (max(1, round(image.shape[1] * scale)),
+                                   max(1, round(image.shape[0] * scale))),
+                           interpolation=cv2.INTER_AREA)
+        top, left = (index // columns) * (size + caption), (index % columns) * size
+        sheet[top:top + thumb.shape[0], left:left + thumb.shape[1]] = thumb
+        cv2.putText(sheet, title[:size // 8], (left + 2, top + size + caption - 5),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, (230, 230, 230), 1, cv2.LINE_AA)
+    return sheet
+
+
+def show(images):
+    """Show (image, title) pairs in a window one by one."""
+    try:
+        for image, title in images:
+            cv2.imshow('face-show-boxes', image)
+            cv2.setWindowTitle('face-show-boxes', title)
+            if cv2.waitKey(0) & 0xFF in (ord('q'), 27):
+                break
+        cv2.destroyAllWindows()
+    except cv2.error:
+        raise CliError('this OpenCV has no GUI (opencv-python-headless?); '
+                       'use --output-dir or --sheet') from None
+
+
+@console_main
+def main(argv=None):
+    """Draw annotations on images."""
+    args = parse_args(argv)
+    kind = detect_format(args.annotations) if args.format == 'auto' else args.format
+    try:
+        items = {'voc': lambda: voc_items(args.annotations, args.images),
+                 'yolo': lambda: yolo_items(args.annotations, args.names),
+                 'json': lambda: json_items(args.annotations, args.images)}[kind]()
+    except DatasetError as error:
+        raise CliError(str(error)) from None
+    total = len(items)
+    items = items[:args.limit or (SHEET_LIMIT if args.sheet else None)]
+    if not items:
+        raise CliError(f'no annotated images in {args.annotations}')
+    labels = sorted({(box[0] if isinstance(box, tuple) else box).label
+                     for _, _, boxes, _ in items for box in boxes})
+    colours = {label: PALETTE[index % len(PALETTE)] for index, label in enumerate(labels)}
+    bad = BadInputs(args.skip_bad)
+
+    def drawn():
+        for path, frame, boxes, title in progress(items, 'drawing'):
+            image = load_image(path, frame)
+            if image is None:
+                bad.report(f'{path}: missing or unreadable image', 'unreadable image')
+                continue
+            yield draw(image, boxes, colours), title
+
+    count = 0
+    if args.window:
+        show(drawn())
+        where = 'a window'
+    elif args.sheet:
+        tiles = list(drawn())
+        if not tiles:
+            raise CliError('no image could be read')
+        if args.sheet.exists() and not args.overwrite:
+            raise CliError(f'{args.sheet} exists; pass --overwrite or choose another name')
+        ok, png = cv2.imencode('.png', contact_sheet(tiles, args.columns, args.thumb_size))
+        with atomic_output_file(args.sheet, 'wb') as stream:
+            stream.write(png.tobytes())
+        count, where = len(tiles), str(args.sheet)
+    else:
+        with atomic_output_dir(args.output_dir, overwrite=args.overwrite) as staging:
+            for image, title in drawn():
+                name = Path(title.replace('#', '_')).stem
+                cv2.imwrite(str(staging / f'{name}.png'), image)
+                count += 1
+        where = str(args.output_dir)
+    if not args.window:
+        print(f'{count} of {total} images drawn ({kind}, labels: {", ".join(labels) or "none"})'
+              f' -> {where}' + bad.summary())
+
+
+if __name__ == '__main__':
+    sys.exit(main())
