@@ -248,31 +248,35 @@ def sample_sequence(num_frames=90, width=640, height=480, fps=30.0, seed=0):
     """
     Return a deterministic sequence of three real faces moving over a still background.
 
-    Face 1 (astronaut) walks left to right and grows as it approaches, face 2 (camera) walks
-    right to left slightly lower, so the two cross mid-sequence and overlap briefly (face 2
-    in front); face 3 (a small LFW face) goes half way round an ellipse low in the frame.
+    Face 1 (astronaut) walks left to right and grows as it approaches; face 2 (camera, a
+    three-quarter profile, large) walks right to left a little lower, so the two cross
+    mid-sequence and overlap briefly, face 2 in front. Face 3 (the astronaut mirrored, in shade,
+    smaller and so farther away) goes half way round an ellipse low in the frame. Sizes are
+    chosen so that BlazeFace short-range finds every face when it is not occluded.
     Ids are 1, 2, 3; stamps are frame / fps seconds.
     """
     rng = np.random.default_rng(seed)
     background_name = ('coffee', 'rocket', 'brick', 'gravel')[rng.integers(4)]
     still = background(background_name, width, height)
-    crops = face_crops()
-    walkers = (crops[0], crops[1].flipped())
-    small = crops[2 + rng.integers(len(crops) - 2)]
-    jitter = rng.uniform(-0.03, 0.03, size=4)
+    astronaut, camera = face_crops()[:2]
+    mirrored = astronaut.flipped()
+    # In shade rather than grey: BlazeFace misses grey faces below about 100 px.
+    shaded = cv2.convertScaleAbs(mirrored.image, alpha=0.75)
+    distant = dataclasses.replace(mirrored, name='astronaut-shaded', image=_read_only(shaded))
+    jitter = rng.uniform(-0.03, 0.03, size=4) * [1, 0.5, 1, 0.5]
     phase = rng.uniform(0, 2 * np.pi)
 
     frames = []
     for index in range(num_frames):
         t = index / max(num_frames - 1, 1)
         placements = [
-            (walkers[0], 0.22 * height * (1 + 0.2 * t),
-             ((0.2 + 0.6 * t + jitter[0]) * width, (0.33 + jitter[1]) * height)),
-            (walkers[1], 0.19 * height,
-             ((0.8 - 0.6 * t + jitter[2]) * width, (0.4 + jitter[3]) * height)),
-            (small, 0.09 * height,
+            (astronaut, 0.2 * height * (1 + 0.25 * t),
+             ((0.15 + 0.7 * t + jitter[0]) * width, (0.3 + jitter[1]) * height)),
+            (camera, 0.3 * height,
+             ((0.85 - 0.7 * t + jitter[2]) * width, (0.47 + jitter[3]) * height)),
+            (distant, 0.17 * height,
              ((0.5 + 0.2 * np.cos(phase + np.pi * t)) * width,
-              (0.8 + 0.06 * np.sin(phase + np.pi * t)) * height)),
+              (0.82 + 0.03 * np.sin(phase + np.pi * t)) * height)),
         ]
         image = still.copy()
         boxes = np.zeros((3, 4), np.float32)

@@ -5,6 +5,7 @@ import sys
 
 import cv2
 from face_detector_ros import synthetic
+from face_detector_ros.engine import InferenceEngine
 import numpy as np
 import pytest
 
@@ -129,3 +130,17 @@ def test_console_script_writes_readable_sequence(tmp_path):
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 2 and 'already exists' in again.stderr
     assert 'Traceback' not in again.stderr
+
+
+def test_blazeface_finds_the_sample_faces_when_not_occluded():
+    detector = InferenceEngine(model='blazeface_short_range', threads=1)
+    sequence = synthetic.sample_sequence(seed=0)
+    found, total = 0, 0
+    for frame in sequence.frames[::3]:
+        if _iou(frame.boxes[0], frame.boxes[1]) > 0:
+            continue
+        detections = detector.detect(frame.image).boxes
+        for box in frame.boxes:
+            total += 1
+            found += any(_iou(box, detection) > 0.4 for detection in detections)
+    assert total >= 20 and found == total
