@@ -1,0 +1,162 @@
+"""face-eval end to end: VOC, YOLO and COCO ground truth, JSON output, PR plot, bad inputs."""
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+
+import cv2
+from face_detector_ros.datasets.annotations import Box, ImageAnnotation
+from face_detector_ros.datasets.voc import write_voc_xml
+from face_detector_ros.datasets.yolo import write_names, write_yolo_txt
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+import pytest
+
+WIDTH, HEIGHT = 100, 80
+# img2 gets no prediction line (its face is missed); img4 is not in the ground truth.
+FACES = {'img1': [(10, 10, 40, 40), (60, 10, 90, 40)], 'img2': [(20, 20, 50, 60)], 'img3': []}
+PREDICTIONS = {
+    'img1': [((10, 10, 40, 40), 0.9), ((62, 12, 92, 42), 0.6)],  # exact; IoU 784/1016 = 0.77
+    'img3': [((0, 0, 30, 30), 0.5)],
+    'img4': [((60, 10, 90, 40), 0.7)],
+}
+# By score: TP 0.9, FP 0.7 (img4), TP 0.6, FP 0.5 of 3 faces.
+EXPECTED_AP = 1 / 3 * 1 + 1 / 3 * 2 / 3
+EXPECTED_AP_11POINT = (4 * 1 + 3 * 2 / 3) / 11
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """Write the same ground truth as VOC, YOLO and COCO, and the face-detect JSON lines."""
+    (tmp_path / 'voc').mkdir()
+    (tmp_path / 'yolo').mkdir()
+    images, annotations = [], []
+    for number, (stem, boxes) in enumerate(FACES.items(), 1):
+        annotation = ImageAnnotation(f'{stem}.png', WIDTH, HEIGHT, 3,
+                                     [Box('face', *box) for box in boxes])
+        write_voc_xml(annotation, tmp_path / 'voc' / f'{stem}.xml')
+        cv2.imwrite(str(tmp_path / 'yolo' / f'{stem}.png'), np.zeros((HEIGHT, WIDTH, 3), np.uint8))
+        write_yolo_txt(annotation.boxes, tmp_path / 'yolo' / f'{stem}.txt', ['face'], WIDTH,
+                       HEIGHT)
+        images.append({'id': number, 'file_name': f'{stem}.png', 'width': WIDTH,
+                       'height': HEIGHT})
+        for x1, y1, x2, y2 in boxes:
+            annotations.append({'id': len(annotations) + 1, 'image_id': number,
+                                'category_id': 1, 'bbox': [x1, y1, x2 - x1, y2 - y1],
+                                'area': (x2 - x1) * (y2 - y1), 'iscrowd': 0})
+    write_names(['face'], tmp_path / 'yolo' / 'obj.names')
+    coco = {'images': images, 'annotations': annotations,
+            'categories': [{'id': 1, 'name': 'face'}]}
+    (tmp_path / 'coco.json').write_text(json.dumps(coco))
+    lines = [json.dumps({'source': f'/data/{stem}.png', 'frame': 0, 'width': WIDTH,
+                         'height': HEIGHT,
+                         'detections': [{'bbox': list(box), 'score': score, 'label': 'face'}
+                                        for box, score in detections]})
+             for stem, detections in PREDICTIONS.items()]
+    (tmp_path / 'pred.jsonl').write_text('\n'.join(lines) + '\n')
+    return tmp_path
+
+
+def face_eval(*args):
+    command = [sys.executable, '-m', 'face_detector_ros.tools.evaluate', *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def pycocotools_ap(coco, extra_image):
+    """Return pycocotools' AP@[.5:.95], the predicted image it lacks added without faces."""
+    coco = {**coco, 'images': coco['images'] + [{'id': 4, 'file_name': f'{extra_image}.png'}]}
+    ids = {image['file_name'][:-4]: image['id'] for image in coco['images']}
+    results = [{'image_id': ids[stem], 'category_id': 1, 'score': score,
+                'bbox': [x1, y1, x2 - x1, y2 - y1]}
+               for stem, detections in PREDICTIONS.items()
+               for (x1, y1, x2, y2), score in detections]
+    ground_truth = COCO()
+    ground_truth.dataset = coco
+    with contextlib.redirect_stdout(io.StringIO()):
+        ground_truth.createIndex()
+        evaluation = COCOeval(ground_truth, ground_truth.loadRes(results), 'bbox')
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
+    return evaluation.stats[0]
+
+
+def test_voc_yolo_and_coco_ground_truth_give_the_same_figures(dataset):
+    reference = pycocotools_ap(json.loads((dataset / 'coco.json').read_text()), 'img4')
+    for gt in ('voc', 'yolo', 'coco.json'):
+        run = face_eval('--gt', dataset / gt, '--pred', dataset / 'pred.jsonl', '--json')
+        assert run.returncode == 0, run.stderr
+        figures = json.loads(run.stdout)
+        assert figures['images'] == 4 and figures['iou'] == 0.5
+        assert figures['ap50'] == pytest.approx(EXPECTED_AP)
+        assert figures['ap50_11point'] == pytest.approx(EXPECTED_AP_11POINT)
+        assert figures['ap50_95'] == pytest.approx(reference, abs=1e-4)
+        assert (figures['precision'], figures['recall'], figures['f1'],
+                figures['score_threshold']) == pytest.approx((2 / 3, 2 / 3, 2 / 3, 0.6))
+        face = figures['per_class']['face']
+        assert (face['truth'], face['predictions'], face['ap50']) == (3, 4, figures['ap50'])
+        assert 'img2' in run.stderr and 'misses' in run.stderr
+        assert 'img4' in run.stderr and 'false positives' in run.stderr
+
+
+def test_table_iou_option_and_plot(dataset):
+    plot = dataset / 'plots' / 'pr.png'
+    run = face_eval('--gt', dataset / 'voc', '--pred', dataset / 'pred.jsonl', '--iou', 0.8,
+                    '--plot', plot)
+    assert run.returncode == 0, run.stderr
+    rows = {line.split()[0]: line.split() for line in run.stdout.splitlines()[3:]}
+    # At IoU > 0.8 the second face's detection (IoU 0.77) is a false positive too.
+    assert rows['face'][:4] == ['face', '3', '4', '0.3333']
+    assert rows['all'][3] == '0.3333'
+    assert plot.read_bytes().startswith(b'\x89PNG') and cv2.imread(str(plot)) is not None
+    assert [path.name for path in plot.parent.iterdir()] == ['pr.png']
+
+
+def test_yolo_class_names_come_from_names_option(dataset):
+    (dataset / 'yolo' / 'obj.names').unlink()
+    run = face_eval('--gt', dataset / 'yolo', '--pred', dataset / 'pred.jsonl', '--json')
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)['per_class']['0']['ap50'] == 0.0
+    assert 'predicted classes face have no ground-truth boxes' in run.stderr
+    (dataset / 'classes.txt').write_text('face\n')
+    run = face_eval('--gt', dataset / 'yolo', '--pred', dataset / 'pred.jsonl', '--json',
+                    '--names', dataset / 'classes.txt')
+    assert json.loads(run.stdout)['ap50'] == pytest.approx(EXPECTED_AP)
+
+
+def _break(dataset, case):
+    pred = dataset / 'pred.jsonl'
+    if case == 'bad json line':
+        pred.write_text(pred.read_text() + '{"source": "x.png", \n')
+    elif case == 'no lines':
+        pred.write_text('\n')
+    elif case == 'bad bbox':
+        pred.write_text(pred.read_text().replace('[10, 10, 40, 40]', '[10, 10, 40]'))
+    elif case == 'repeated image':
+        pred.write_text(pred.read_text() + pred.read_text().splitlines()[0] + '\n')
+    elif case == 'malformed xml':
+        (dataset / 'voc' / 'img2.xml').write_text('<annotation><size>')
+    elif case == 'coco without images':
+        (dataset / 'coco.json').write_text('{"annotations": [], "categories": []}')
+
+
+@pytest.mark.parametrize('case, gt, extra, message', [
+    ('missing gt', 'nowhere', [], 'does not exist'),
+    ('bad json line', 'voc', [], 'pred.jsonl:4: not JSON'),
+    ('no lines', 'voc', [], 'no prediction lines'),
+    ('bad bbox', 'voc', [], 'pred.jsonl:1: bbox'),
+    ('repeated image', 'voc', [], 'a second line for image img1'),
+    ('malformed xml', 'voc', [], 'img2.xml: malformed XML'),
+    ('coco without images', 'coco.json', [], "missing 'images'"),
+    ('bad iou', 'voc', ['--iou', '1.5'], '--iou 1.5'),
+])
+def test_bad_inputs_give_one_line_and_failure(dataset, case, gt, extra, message):
+    _break(dataset, case)
+    run = face_eval('--gt', dataset / gt, '--pred', dataset / 'pred.jsonl', *extra)
+    assert run.returncode != 0
+    assert run.stdout == ''
+    assert ': error: ' in run.stderr and run.stderr.count('\n') == 1
+    assert message in run.stderr
