@@ -22,9 +22,10 @@ LOGGER = logging.getLogger(__name__)
 # Columns of the state matrix, one row per track: centre and its velocity (pixels, pixels/s),
 # the centre covariance shared by x and y (P00 position, P01 cross term, P11 velocity), the log
 # width and height with their variance, the last matched score, the stamps of the first and the
-# last detection, the number of detections and the label code.
-CX, CY, VX, VY, P00, P01, P11, LOG_W, LOG_H, P_SIZE, SCORE, BORN, SEEN, HITS, LABEL = range(15)
-NUM_COLUMNS = 15
+# last detection, the number of detections, the label code and 1 once confirmed.
+(CX, CY, VX, VY, P00, P01, P11, LOG_W, LOG_H, P_SIZE, SCORE, BORN, SEEN, HITS, LABEL,
+ CONFIRMED) = range(16)
+NUM_COLUMNS = 16
 
 # Cost of an impossible match: larger than any sum of feasible costs, so the assignment first
 # maximises the number of feasible matches, then minimises their cost.
@@ -132,135 +133,124 @@ class CentroidTracker:
         self._stamp = stamp
 
         detections = self._detections(boxes, scores, labels)
+        self._keep(stamp - self._state[:, SEEN] <= self.max_age)
         self._predict(dt)
-        rows, cols = self._associate(detections)
-        self._correct(rows, detections[cols], stamp)
-        unmatched = np.ones(len(detections), dtype=bool)
-        unmatched[cols] = False
-        self._spawn(detections[unmatched], stamp)
-        self._prune(stamp)
+        rows, cols, variance = self._associate(detections)
+        self._correct(rows, detections[cols], variance[rows], stamp)
+        if len(cols) < len(detections):
+            self._spawn(np.delete(detections, cols, axis=0), stamp)
+        # A tentative track that misses a frame is dropped: one-frame false positives vanish.
+        self._keep((self._state[:, CONFIRMED] > 0) | (self._state[:, SEEN] == stamp))
         return self._confirmed_tracks(stamp)
 
-    # Detections travel as rows of: cx, cy, log w, log h, score, label code.
     def _detections(self, boxes, scores, labels):
-        with np.errstate(invalid='ignore'):
-            width = boxes[:, 2] - boxes[:, 0]
-            height = boxes[:, 3] - boxes[:, 1]
-            valid = (np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
-                     & (width > 0) & (height > 0))
+        """Return the valid detections as rows of cx, cy, log w, log h, score, label code."""
         codes = [self._label_codes.setdefault(label, len(self._label_codes)) for label in labels]
+        finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
+        if not finite.all():
+            boxes = np.where(finite[:, None], boxes, 0.0)  # zero size: rejected below
+        size = boxes[:, 2:] - boxes[:, :2]
+        valid = (size > 0).all(axis=1)
         if not valid.all():
             self.rejected_boxes += int(np.count_nonzero(~valid))
-        detections = np.empty((int(np.count_nonzero(valid)), 6))
-        if len(detections):
-            detections[:, 0] = (boxes[valid, 0] + boxes[valid, 2]) / 2
-            detections[:, 1] = (boxes[valid, 1] + boxes[valid, 3]) / 2
-            detections[:, 2] = np.log(width[valid])
-            detections[:, 3] = np.log(height[valid])
-            detections[:, 4] = scores[valid]
-            detections[:, 5] = np.asarray(codes, dtype=float)[valid]
+            boxes, size, scores = boxes[valid], size[valid], scores[valid]
+            codes = np.asarray(codes)[valid]
+        detections = np.empty((len(boxes), 6))
+        detections[:, :2] = (boxes[:, :2] + boxes[:, 2:]) * 0.5
+        np.log(size, out=detections[:, 2:4])
+        detections[:, 4] = scores
+        detections[:, 5] = codes
         return detections
 
     def _predict(self, dt):
         state = self._state
         if not len(state) or dt <= 0:
             return
-        state[:, CX] += state[:, VX] * dt
-        state[:, CY] += state[:, VY] * dt
-        # Continuous white-noise acceleration, scaled to each face's size.
-        q = (self.acceleration_noise ** 2) * np.exp(state[:, LOG_W] + state[:, LOG_H])
-        p00, p01, p11 = state[:, P00], state[:, P01], state[:, P11]
-        state[:, P00] = p00 + 2 * dt * p01 + dt * dt * p11 + q * dt ** 3 / 3
-        state[:, P01] = p01 + dt * p11 + q * dt * dt / 2
-        state[:, P11] = p11 + q * dt
+        # Constant velocity: x += v dt; P = F P F' + Q on the (P00, P01, P11) triplet, where Q
+        # is continuous white-noise acceleration scaled to each face's size.
+        transition = np.eye(P11 + 1)
+        transition[[CX, CY], [VX, VY]] = dt
+        transition[P00, P01:P11 + 1] = 2 * dt, dt * dt
+        transition[P01, P11] = dt
+        noise = np.zeros(P11 + 1)
+        noise[P00:P11 + 1] = dt ** 3 / 3, dt * dt / 2, dt
+        q = self.acceleration_noise ** 2 * np.exp(state[:, LOG_W] + state[:, LOG_H])
+        state[:, :P11 + 1] = state[:, :P11 + 1] @ transition.T + q[:, None] * noise
         state[:, P_SIZE] += self.size_noise ** 2 * dt
 
-    def _innovation_variance(self, state):
-        """Return the variance of a detected centre around each track's prediction (pixels^2)."""
-        size_squared = np.exp(state[:, LOG_W] + state[:, LOG_H])
-        return state[:, P00] + self.measurement_noise ** 2 * size_squared
-
     def _associate(self, detections):
-        """Return matched (track rows, detection rows) by optimal gated assignment."""
+        """
+        Match tracks to detections by optimal gated assignment.
+
+        Return the matched track rows, detection rows, and every track's innovation variance:
+        the variance of a detected centre around the predicted one (pixels^2, per axis).
+        """
         state = self._state
+        log_area = state[:, LOG_W] + state[:, LOG_H]
+        variance = state[:, P00] + self.measurement_noise ** 2 * np.exp(log_area)
+        none = np.empty(0, dtype=int)
         if not len(state) or not len(detections):
-            return np.empty(0, dtype=int), np.empty(0, dtype=int)
-        variance = self._innovation_variance(state)[:, None]
-        dx = detections[None, :, 0] - state[:, None, CX]
-        dy = detections[None, :, 1] - state[:, None, CY]
-        distance2 = (dx * dx + dy * dy) / variance
-        size_change = np.abs(detections[None, :, 2] + detections[None, :, 3]
-                             - state[:, None, LOG_W] - state[:, None, LOG_H]) / 2
+            return none, none, variance
+        dx = detections[:, 0] - state[:, CX, None]
+        dy = detections[:, 1] - state[:, CY, None]
+        distance2 = (dx * dx + dy * dy) / variance[:, None]
+        size_change = np.abs(detections[:, 2] + detections[:, 3] - log_area[:, None])
         feasible = ((distance2 <= self.distance_gate ** 2)
-                    & (size_change <= math.log(self.size_gate))
-                    & (detections[None, :, 5] == state[:, None, LABEL]))
-        track_rows = np.flatnonzero(feasible.any(axis=1))
-        if not len(track_rows):
-            return np.empty(0, dtype=int), np.empty(0, dtype=int)
-        detection_rows = np.flatnonzero(feasible.any(axis=0))
-        feasible = feasible[np.ix_(track_rows, detection_rows)]
+                    & (size_change <= 2 * math.log(self.size_gate))
+                    & (detections[:, 5] == state[:, LABEL, None]))
         # Negative log-likelihood of the detection under the track's prediction: a coasting
         # track with a vague prediction does not steal a detection from a sharp one. Tentative
         # tracks pay the whole gate, so a confirmed track within its gate always wins.
-        cost = distance2[np.ix_(track_rows, detection_rows)] + np.log(variance[track_rows])
-        tentative = np.array([self._ids[row] is None for row in track_rows])
-        cost[tentative] += self.distance_gate ** 2
-        rows, cols = linear_sum_assignment(np.where(feasible, cost, INFEASIBLE))
+        track_cost = np.log(variance) + (1 - state[:, CONFIRMED]) * self.distance_gate ** 2
+        cost = np.where(feasible, distance2 + track_cost[:, None], INFEASIBLE)
+        rows, cols = linear_sum_assignment(cost)
         keep = feasible[rows, cols]
-        return track_rows[rows[keep]], detection_rows[cols[keep]]
+        return rows[keep], cols[keep], variance
 
-    def _correct(self, rows, detections, stamp):
+    def _correct(self, rows, detections, variance, stamp):
         if not len(rows):
             return
-        state = self._state
-        tracks = state[rows]
-        variance = self._innovation_variance(tracks)
-        gain_position = tracks[:, P00] / variance
-        gain_velocity = tracks[:, P01] / variance
-        for position, velocity, measured in ((CX, VX, 0), (CY, VY, 1)):
-            residual = detections[:, measured] - tracks[:, position]
-            tracks[:, position] += gain_position * residual
-            tracks[:, velocity] += gain_velocity * residual
-        p01 = tracks[:, P01].copy()
-        tracks[:, P11] -= gain_velocity * p01
-        tracks[:, P01] = (1 - gain_position) * p01
-        tracks[:, P00] *= 1 - gain_position
+        tracks = self._state[rows]
+        gain = tracks[:, P00:P01 + 1] / variance[:, None]  # position and velocity gains
+        residual = detections[:, :2] - tracks[:, CX:CY + 1]
+        tracks[:, CX:CY + 1] += gain[:, :1] * residual
+        tracks[:, VX:VY + 1] += gain[:, 1:] * residual
+        tracks[:, P11] -= gain[:, 1] * tracks[:, P01]
+        tracks[:, P00:P01 + 1] *= 1 - gain[:, :1]
         gain_size = tracks[:, P_SIZE] / (tracks[:, P_SIZE] + self.measurement_noise ** 2)
-        tracks[:, LOG_W] += gain_size * (detections[:, 2] - tracks[:, LOG_W])
-        tracks[:, LOG_H] += gain_size * (detections[:, 3] - tracks[:, LOG_H])
+        tracks[:, LOG_W:LOG_H + 1] += gain_size[:, None] * (
+            detections[:, 2:4] - tracks[:, LOG_W:LOG_H + 1])
         tracks[:, P_SIZE] *= 1 - gain_size
         tracks[:, SCORE] = detections[:, 4]
         tracks[:, SEEN] = stamp
         tracks[:, HITS] += 1
-        state[rows] = tracks
-        for row in rows[tracks[:, HITS] >= self.min_hits]:
-            if self._ids[row] is None:
-                self._ids[row] = str(next(self._next_id))
+        confirm = (tracks[:, CONFIRMED] == 0) & (tracks[:, HITS] >= self.min_hits)
+        tracks[confirm, CONFIRMED] = 1
+        self._state[rows] = tracks
+        for row in rows[confirm]:
+            self._ids[row] = str(next(self._next_id))
 
     def _spawn(self, detections, stamp):
         if not len(detections):
             return
         new = np.zeros((len(detections), NUM_COLUMNS))
         new[:, [CX, CY, LOG_W, LOG_H, SCORE, LABEL]] = detections
-        size_squared = np.exp(detections[:, 2] + detections[:, 3])
-        new[:, P00] = self.measurement_noise ** 2 * size_squared
-        new[:, P11] = self.initial_speed ** 2 * size_squared
+        area = np.exp(detections[:, 2] + detections[:, 3])
+        new[:, P00] = self.measurement_noise ** 2 * area
+        new[:, P11] = self.initial_speed ** 2 * area
         new[:, P_SIZE] = self.measurement_noise ** 2
         new[:, BORN] = stamp
         new[:, SEEN] = stamp
         new[:, HITS] = 1
-        self._state = np.concatenate([self._state, new])
         confirmed = self.min_hits <= 1
+        new[:, CONFIRMED] = confirmed
+        self._state = np.concatenate([self._state, new])
         self._ids.extend(str(next(self._next_id)) if confirmed else None for _ in detections)
-        codes = list(self._label_codes)
-        self._labels.extend(codes[int(code)] for code in detections[:, 5])
+        labels = list(self._label_codes)
+        self._labels.extend(labels[int(code)] for code in detections[:, 5])
 
-    def _prune(self, stamp):
-        """Drop tracks unseen for max_age seconds, and tentative tracks that missed a frame."""
-        seen = self._state[:, SEEN]
-        keep = stamp - seen <= self.max_age
-        tentative = [index for index, track_id in enumerate(self._ids) if track_id is None]
-        keep[tentative] &= seen[tentative] == stamp
+    def _keep(self, keep):
+        """Keep only the tracks where `keep` is true."""
         if keep.all():
             return
         self._state = self._state[keep]
@@ -269,15 +259,13 @@ class CentroidTracker:
 
     def _confirmed_tracks(self, stamp):
         state = self._state
-        width_half = np.exp(state[:, LOG_W]) / 2
-        height_half = np.exp(state[:, LOG_H]) / 2
-        boxes = np.stack([state[:, CX] - width_half, state[:, CY] - height_half,
-                          state[:, CX] + width_half, state[:, CY] + height_half], axis=1)
+        half = np.exp(state[:, LOG_W:LOG_H + 1]) * 0.5
+        centre = state[:, CX:CY + 1]
+        boxes = np.hstack((centre - half, centre + half)).tolist()
+        columns = state[:, [SCORE, VX, VY, HITS, BORN, SEEN]].tolist()
         return [
             Track(track_id, label, tuple(box), score, (vx, vy), int(hits), stamp - born,
                   stamp - seen)
-            for track_id, label, box, score, vx, vy, hits, born, seen in zip(
-                self._ids, self._labels, boxes.tolist(), state[:, SCORE].tolist(),
-                state[:, VX].tolist(), state[:, VY].tolist(), state[:, HITS].tolist(),
-                state[:, BORN].tolist(), state[:, SEEN].tolist())
+            for track_id, label, box, (score, vx, vy, hits, born, seen)
+            in zip(self._ids, self._labels, boxes, columns)
             if track_id is not None]
