@@ -14,18 +14,23 @@ def clip_box(box, width, height):
 
 def square_box(box, width, height, mode='enlarge'):
     """
-    Return `box` made square about its centre, clipped to the image.
+    Return `box` made square about its centre, kept inside the image.
 
     'enlarge' grows the shorter side to the longer one; 'shrink' cuts the longer side to the
-    shorter one (what the article's WIDER script did); 'none' returns the box unchanged.
+    shorter one (what the article's WIDER script did); 'none' returns the box unchanged. A
+    square crossing the image border is shifted inside (it still holds the face), and clipped
+    only where it is larger than the image.
     """
     if mode == 'none':
         return box
     side = (max if mode == 'enlarge' else min)(box.width, box.height)
-    x_center, y_center = (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2
-    square = replace(box, x1=x_center - side / 2, y1=y_center - side / 2,
-                     x2=x_center + side / 2, y2=y_center + side / 2)
-    return clip_box(square, width, height)
+    x1 = _inside((box.x1 + box.x2 - side) / 2, side, width)
+    y1 = _inside((box.y1 + box.y2 - side) / 2, side, height)
+    return clip_box(replace(box, x1=x1, y1=y1, x2=x1 + side, y2=y1 + side), width, height)
+
+
+def _inside(start, side, limit):
+    return max(0, min(start, limit - side))
 
 
 @dataclass(frozen=True)
