@@ -59,13 +59,19 @@ def class_names_of(samples):
 
 
 def letterbox(image, size):
-    """Fit the image in a mid-grey `size` square, centred; return (image, scale, dx, dy)."""
+    """
+    Fit the image in a black `size` square, centred; return (image, scale, dx, dy).
+
+    The same resize, interpolation and padding as the inference engine's letterbox, so the
+    network trains on what it will see.
+    """
     height, width = image.shape[:2]
     scale = size / max(height, width)
-    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    resized = cv2.resize(image, None, fx=scale, fy=scale,
+                         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    new_h, new_w = resized.shape[:2]
     dx, dy = (size - new_w) // 2, (size - new_h) // 2
-    canvas = np.full((size, size, 3), round(PIXEL_MEAN), dtype=np.uint8)
+    canvas = np.zeros((size, size, 3), np.uint8)
     canvas[dy:dy + new_h, dx:dx + new_w] = resized
     return canvas, scale, dx, dy
 

@@ -18,9 +18,9 @@ EXTRA_BLOCKS = ((256, 512), (128, 256), (128, 256), (64, 128))
 # conv11 and conv13 (0-based block indices) feed the first two heads.
 HEAD_BLOCKS = (10, 12)
 BOXES_PER_CELL = 2
-# Caffe MobileNet-SSD preprocessing: BGR, (pixel - 127.5) * 0.007843.
+# Caffe MobileNet-SSD preprocessing: BGR, (pixel - 127.5) / 127.5.
 PIXEL_MEAN = 127.5
-PIXEL_SCALE = 0.007843
+PIXEL_SCALE = 1 / 127.5
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ def parse_args(argv):
     parser.add_argument('--input-size', type=int, default=300, help='input side (default 300)')
     parser.add_argument('--width', type=float, default=1.0,
                         help='MobileNet width multiplier (default 1.0)')
+    parser.add_argument('--no-augment', dest='augment', action='store_false',
+                        help='train on the plain images (to check that a tiny set is learned)')
     parser.add_argument('--iterations', type=int, default=120000)
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--lr', type=float, default=0.01, help='peak SGD learning rate')
@@ -196,7 +198,7 @@ def main(argv=None):
         config = SSDConfig(args.input_size, classes or ('face',), args.width)
         args.classes = ','.join(config.class_names)
     try:
-        dataset = TrainingSet(train_samples, config)
+        dataset = TrainingSet(train_samples, config, augmented=args.augment)
         TrainingSet(test_samples, config, augmented=False)  # checks the test labels now
     except DatasetError as error:
         raise cli.CliError(error) from error
