@@ -127,6 +127,31 @@ def test_yolo_class_names_come_from_names_option(dataset):
     assert json.loads(run.stdout)['ap50'] == pytest.approx(EXPECTED_AP)
 
 
+def test_converted_sets_pair_by_folders_and_lists_select_images(tmp_path):
+    # As face-fddb2voc writes them: XML stems are the image paths with folders joined by '_',
+    # so two img_1.jpg of different days stay apart; test.txt lists the test images.
+    faces = {'2002_08_11_big_img_1': (10, 10, 40, 40), '2002_08_12_big_img_1': (50, 10, 80, 40),
+             '2002_08_13_big_img_2': (20, 20, 50, 50)}
+    (tmp_path / 'Annotations').mkdir()
+    for stem, box in faces.items():
+        write_voc_xml(ImageAnnotation('img_1.jpg', WIDTH, HEIGHT, 3, [Box('face', *box)]),
+                      tmp_path / 'Annotations' / f'{stem}.xml')
+    (tmp_path / 'test.txt').write_text(
+        '../FDDB/2002/08/11/big/img_1.jpg Annotations/2002_08_11_big_img_1.xml\n'
+        '../FDDB/2002/08/12/big/img_1.jpg Annotations/2002_08_12_big_img_1.xml\n')
+    (tmp_path / 'pred.jsonl').write_text(''.join(
+        json.dumps({'source': f'/data/FDDB/2002/08/{day}/big/img_1.jpg', 'frame': 0,
+                    'width': WIDTH, 'height': HEIGHT,
+                    'detections': [{'bbox': box, 'score': 0.9, 'label': 'face'}]}) + '\n'
+        for day, box in (('11', [10, 10, 40, 40]), ('12', [50, 10, 80, 40]))))
+    run = face_eval('--gt', tmp_path / 'test.txt', '--pred', tmp_path / 'pred.jsonl', '--json')
+    assert run.returncode == 0 and run.stderr == '', run.stderr
+    assert json.loads(run.stdout)['ap50'] == 1.0
+    run = face_eval('--gt', tmp_path, '--pred', tmp_path / 'pred.jsonl', '--json')
+    assert json.loads(run.stdout)['ap50'] == pytest.approx(2 / 3)
+    assert 'no prediction line (2002_08_13_big_img_2)' in run.stderr
+
+
 def _break(dataset, case):
     pred = dataset / 'pred.jsonl'
     if case == 'bad json line':

@@ -1,10 +1,13 @@
 """
 face-eval: score face-detect predictions against VOC, YOLO or COCO ground truth.
 
-Predictions are matched to ground-truth images by file stem. A ground-truth image with no
-prediction line counts as all misses; a prediction line for an image the ground truth does not
-know counts as an image with no faces (its detections are false positives). Both are reported
-on stderr.
+A prediction line pairs with the ground-truth image whose name is a tail of its source path:
+the file stem, or the stem with parent folders joined by '_' (how face-wider2voc and
+face-fddb2voc name their XML files); the longest such name wins. Ground-truth names are the XML
+file stem (VOC), the image stem (YOLO) or `file_name` less its image suffix, folders joined by
+'_' (COCO). A ground-truth image with no prediction line counts as all misses; a prediction line
+for an image the ground truth does not know counts as an image with no faces (its detections
+are false positives). Both are reported on stderr.
 """
 
 import argparse
@@ -15,8 +18,9 @@ import sys
 
 from face_detector_ros import metrics
 from face_detector_ros.cli import atomic_output_file, CliError, console_main
-from face_detector_ros.datasets.annotations import DatasetError
+from face_detector_ros.datasets.annotations import Box, DatasetError
 from face_detector_ros.datasets.images import is_image
+from face_detector_ros.datasets.lists import read_pairs
 from face_detector_ros.datasets.voc import read_voc_xml
 from face_detector_ros.datasets.yolo import read_names, read_yolo_dir
 from face_detector_ros.tools._datasets import progress
@@ -55,56 +59,77 @@ def parse_args(argv):
     return args
 
 
-def image_key(name):
-    """Return the key that pairs predictions with ground truth: the name less its image suffix."""
+def truth_name(name):
+    """Return a ground-truth image's pairing name: folders joined by '_', no image suffix."""
     path = Path(name)
-    return path.stem if is_image(path) else path.name
+    return '_'.join((path.with_suffix('') if is_image(path) else path).parts)
+
+
+def pair_key(source, truth):
+    """Return the key of `truth` a prediction's source pairs with, else the source itself."""
+    path = Path(source)
+    parts = (path.with_suffix('') if is_image(path) else path).parts
+    for start in range(len(parts)):
+        tail = '_'.join(parts[start:])
+        if tail in truth:
+            return tail
+    return path.as_posix()
 
 
 def read_ground_truth(path, names_path):
-    """Return ({image key: ImageTruth}, {image key: (width, height)}, class names in order)."""
+    """Return ({name: ImageTruth}, {name: (width, height)}, class names in order)."""
     if not path.exists():
         raise CliError(f'ground truth {path} does not exist')
+    if names_path and (path.is_file() or _voc_files(path)):
+        raise CliError('--names is for YOLO ground truth; VOC and COCO name their classes')
     if path.is_file():
-        if path.suffix.lower() != '.json':
-            raise CliError(f'ground truth {path}: expected a folder or a COCO .json file')
-        if names_path:
-            raise CliError('--names is for YOLO ground truth; COCO names its categories')
-        return read_coco(path)
-    voc_dir = path / 'Annotations' if (path / 'Annotations').is_dir() else path
-    xml_files = sorted(voc_dir.glob('*.xml'))
-    if xml_files:
-        if names_path:
-            raise CliError('--names is for YOLO ground truth; VOC XML names its classes')
-        annotations = [read_voc_xml(xml) for xml in progress(xml_files, 'ground truth')]
-        class_names = sorted({box.label for annotation in annotations
-                              for box in annotation.boxes})
-    else:
-        class_names = read_names(names_path) if names_path else None
-        annotations = read_yolo_dir(path, class_names)
-        class_names = class_names or _names_in(path)
+        if path.suffix.lower() == '.json':
+            return read_coco(path)
+        if path.suffix.lower() == '.txt':
+            return read_voc([path.parent / xml for _, xml in read_pairs(path)], path)
+        raise CliError(f'ground truth {path}: expected a folder, a COCO .json file or a '
+                       '.txt list of image_path xml_path lines')
+    if _voc_files(path):
+        return read_voc(_voc_files(path), path)
+    class_names = read_names(names_path) if names_path else None
+    annotations = read_yolo_dir(path, class_names)
+    if class_names is None:
+        names_files = sorted(path.glob('*.names'))
+        class_names = read_names(names_files[0]) if names_files else []
     truth, sizes = {}, {}
     for annotation in annotations:
-        key = _unique_key(annotation.filename, truth, path)
-        boxes = annotation.boxes
-        truth[key] = metrics.ImageTruth([(box.x1, box.y1, box.x2, box.y2) for box in boxes],
-                                        [box.label for box in boxes],
-                                        difficult=[box.difficult for box in boxes])
-        sizes[key] = (annotation.width, annotation.height)
+        _add_truth(truth, sizes, path, truth_name(annotation.filename), annotation.boxes,
+                   (annotation.width, annotation.height),
+                   difficult=[box.difficult for box in annotation.boxes])
     return truth, sizes, class_names
 
 
-def _names_in(directory):
-    names_files = sorted(directory.glob('*.names'))
-    return read_names(names_files[0]) if names_files else []
+def _voc_files(directory):
+    if (directory / 'Annotations').is_dir():
+        directory = directory / 'Annotations'
+    return sorted(directory.glob('*.xml'))
 
 
-def _unique_key(filename, seen, source):
-    key = image_key(filename)
-    if key in seen:
-        raise CliError(f'{source}: two ground-truth images are named {key}.*; face-eval pairs '
-                       'images by file stem, so stems must be unique')
-    return key
+def read_voc(xml_files, source):
+    """Read VOC XML files; each image is named by its XML file's stem."""
+    truth, sizes = {}, {}
+    labels = set()
+    for xml in progress(xml_files, 'ground truth'):
+        annotation = read_voc_xml(xml)
+        labels.update(box.label for box in annotation.boxes)
+        _add_truth(truth, sizes, source, Path(xml).stem, annotation.boxes,
+                   (annotation.width, annotation.height),
+                   difficult=[box.difficult for box in annotation.boxes])
+    return truth, sizes, sorted(labels)
+
+
+def _add_truth(truth, sizes, source, name, boxes, size, **flags):
+    if name in truth:
+        raise CliError(f'{source}: two ground-truth images are named {name}; face-eval pairs '
+                       'images by name, so names must be unique')
+    truth[name] = metrics.ImageTruth([(box.x1, box.y1, box.x2, box.y2) for box in boxes],
+                                     [box.label for box in boxes], **flags)
+    sizes[name] = size
 
 
 def read_coco(path):
@@ -123,16 +148,14 @@ def read_coco(path):
                 raise CliError(f'{path}: annotation {number} refers to unknown category '
                                f'{annotation["category_id"]}')
             truth_parts[annotation['image_id']].append(
-                ((x, y, x + w, y + h), categories[annotation['category_id']],
+                (Box(categories[annotation['category_id']], x, y, x + w, y + h),
                  bool(annotation.get('iscrowd', 0))))
         truth, sizes = {}, {}
         for image_id, image in images.items():
-            key = _unique_key(image['file_name'], truth, path)
             parts = truth_parts[image_id]
-            truth[key] = metrics.ImageTruth([box for box, _, _ in parts],
-                                            [label for _, label, _ in parts],
-                                            crowd=[crowd for _, _, crowd in parts])
-            sizes[key] = (image.get('width'), image.get('height'))
+            _add_truth(truth, sizes, path, truth_name(image['file_name']),
+                       [box for box, _ in parts], (image.get('width'), image.get('height')),
+                       crowd=[crowd for _, crowd in parts])
     except (KeyError, TypeError, AttributeError) as error:
         raise CliError(f'{path}: not COCO instances JSON (bad or missing {error})') from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -150,8 +173,8 @@ def _numbers(values, count, what):
     return [float(value) for value in values]
 
 
-def read_predictions(pred):
-    """Return ({image key: ImagePredictions}, {image key: (width, height)}) from JSON lines."""
+def read_predictions(pred, truth):
+    """Return ({key: ImagePredictions}, {key: (width, height)}) from JSON lines, keyed as truth."""
     name = 'stdin' if pred == '-' else pred
     try:
         lines = sys.stdin.readlines() if pred == '-' else Path(pred).read_text(
@@ -164,7 +187,7 @@ def read_predictions(pred):
             continue
         try:
             record = json.loads(line)
-            key = image_key(record['source'])
+            key = pair_key(record['source'], truth)
             detections = record['detections']
             boxes = [_numbers(item['bbox'], 4, 'bbox') for item in detections]
             scores = [_numbers([item['score']], 1, 'score')[0] for item in detections]
@@ -178,8 +201,8 @@ def read_predictions(pred):
             raise CliError(f'{name}:{number}: {error}') from None
         if key in predictions:
             raise CliError(f'{name}:{number}: a second line for image {key} (first on line '
-                           f'{first_line[key]}); images are paired by file stem, so give one '
-                           'line per image (video frames cannot be paired)')
+                           f'{first_line[key]}); give one line per image (video frames cannot '
+                           'be paired with ground truth)')
         first_line[key] = number
         predictions[key] = metrics.ImagePredictions(boxes, scores, labels)
         sizes[key] = (record.get('width'), record.get('height'))
@@ -303,7 +326,7 @@ def main(argv=None):
         raise CliError(str(error)) from None
     if not truth:
         raise CliError(f'no ground-truth images in {args.gt}')
-    predictions, prediction_sizes = read_predictions(args.pred)
+    predictions, prediction_sizes = read_predictions(args.pred, truth)
     evaluation = metrics.evaluate(truth, predictions, args.iou, args.max_dets, class_names)
     warn_mismatches(truth, truth_sizes, predictions, prediction_sizes, evaluation)
     figures = summary(evaluation)
