@@ -35,8 +35,9 @@ def parse_args(argv):
         'it, and precision/recall at the best F1, per class.')
     parser.add_argument('--gt', required=True, type=Path,
                         help='ground truth: a folder of VOC .xml files (or a VOC root with '
-                        'Annotations/), a darknet folder (images with .txt labels beside '
-                        'them), or a COCO .json file')
+                        'Annotations/), a .txt list of image_path xml_path lines (test.txt of '
+                        'face-wider2voc and face-fddb2voc), a darknet folder (images with .txt '
+                        'labels beside them) or a COCO .json file')
     parser.add_argument('--pred', required=True,
                         help='face-detect --json output, one JSON line per image; - for stdin')
     parser.add_argument('--iou', type=float, default=0.5,
@@ -232,7 +233,7 @@ def warn_mismatches(truth, truth_sizes, predictions, prediction_sizes, evaluatio
         _warn(f'{len(resized)} images differ in size between ground truth and predictions '
               f'({examples(resized)}); boxes may be in different pixels')
     strays = [label for label, result in evaluation.classes.items()
-              if result.num_truth + result.num_ignored == 0]
+              if result.num_predictions and result.num_truth + result.num_ignored == 0]
     if strays:
         _warn(f'predicted classes {", ".join(strays)} have no ground-truth boxes; their '
               'detections are false positives (wrong --names?)')
