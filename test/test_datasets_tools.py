@@ -252,6 +252,8 @@ def test_merge_then_lists_resolve(wider, fddb, tmp_path):
     assert all((merged / path).is_file() for pair in pairs for path in pair)
     assert len(read_name_sizes(merged / 'test_name_size.txt')) == 2
     assert read_labelmap(merged / 'labelmap.prototxt') == ['face']
+    assert '4 of 4 images drawn (lists, labels: face)' in run(
+        'show_boxes', merged, '--sheet', tmp_path / 'merged.png').stdout
     run('merge', tmp_path / 'again', tmp_path / 'w', tmp_path / 'f')
     assert (tmp_path / 'again' / 'trainval.txt').read_text() == (
         merged / 'trainval.txt').read_text()

@@ -71,8 +71,8 @@ def add_filter_arguments(parser):
                        metavar=('MIN', 'MAX'),
                        help='drop images whose width/height is outside MIN..MAX (0.5 2)')
     group.add_argument('--square', choices=SQUARE_MODES, default=defaults.square,
-                       help='make boxes square by enlarging the shorter side (kept inside the image), '
-                       'shrinking the longer one, or not at all (%(default)s)')
+                       help='make boxes square by enlarging the shorter side (kept inside the '
+                       'image), shrinking the longer one, or not at all (%(default)s)')
     group.add_argument('--keep-gray', action='store_true',
                        help='keep grayscale images (dropped by default)')
     group.add_argument('--on-failing-face', choices=('drop-image', 'drop-face'),

@@ -10,6 +10,7 @@ import cv2
 from face_detector_ros.cli import atomic_output_dir, atomic_output_file, CliError, console_main
 from face_detector_ros.datasets.annotations import Box, DatasetError
 from face_detector_ros.datasets.images import image_index, is_image
+from face_detector_ros.datasets.lists import LIST_NAMES, read_pairs
 from face_detector_ros.datasets.voc import read_voc_xml
 from face_detector_ros.datasets.yolo import read_names, read_yolo_dir
 from face_detector_ros.tools._datasets import BadInputs, progress
@@ -25,14 +26,16 @@ def parse_args(argv):
     """Parse the command line."""
     parser = argparse.ArgumentParser(
         prog='face-show-boxes',
-        description='Draw annotations on their images: a folder of VOC XML, a darknet folder '
-        '(YOLO .txt beside the images) or the JSON lines of face-detect --json. Writes PNG '
-        'files or one contact sheet; a window only with --window.')
+        description='Draw annotations on their images: a folder of VOC XML, a dataset with '
+        'SSD-Caffe lists (face-wider2voc, face-merge), a darknet folder (YOLO .txt beside the '
+        'images) or the JSON lines of face-detect --json. Writes PNG files or one contact '
+        'sheet; a window only with --window.')
     parser.add_argument('annotations', type=Path,
-                        help='VOC folder, YOLO folder or face-detect JSON lines file')
-    parser.add_argument('--format', choices=('auto', 'voc', 'yolo', 'json'), default='auto',
+                        help='VOC folder, list dataset, YOLO folder or face-detect JSON lines')
+    parser.add_argument('--format', choices=('auto', 'voc', 'lists', 'yolo', 'json'),
+                        default='auto',
                         help='annotation format (%(default)s: a file is JSON, a folder with '
-                        '.xml files VOC, else YOLO)')
+                        'trainval.txt or test.txt lists, with .xml files VOC, else YOLO)')
     parser.add_argument('--images', type=Path,
                         help='image folder for VOC (default: ../JPEGImages if it exists, else '
                         'the annotation folder) or the base of relative JSON sources')
@@ -59,6 +62,8 @@ def detect_format(path):
         return 'json'
     if not path.is_dir():
         raise CliError(f'{path} does not exist')
+    if any((path / f'{name}.txt').is_file() for name in LIST_NAMES):
+        return 'lists'
     return 'voc' if any(path.glob('*.xml')) else 'yolo'
 
 
@@ -75,6 +80,17 @@ def voc_items(folder, images_dir):
         image = named if named.is_file() else images.get(xml_path.stem,
                                                          images_dir / annotation.filename)
         items.append((image, None, annotation.boxes, image.name))
+    return items
+
+
+def list_items(folder):
+    """Return (image path, frame, boxes, title) for the trainval and test lists of a dataset."""
+    items = []
+    for name in LIST_NAMES:
+        if (folder / f'{name}.txt').is_file():
+            for image, xml in read_pairs(folder / f'{name}.txt'):
+                items.append((folder / image, None, read_voc_xml(folder / xml).boxes,
+                              Path(xml).stem))
     return items
 
 
@@ -176,6 +192,7 @@ def main(argv=None):
     kind = detect_format(args.annotations) if args.format == 'auto' else args.format
     try:
         items = {'voc': lambda: voc_items(args.annotations, args.images),
+                 'lists': lambda: list_items(args.annotations),
                  'yolo': lambda: yolo_items(args.annotations, args.names),
                  'json': lambda: json_items(args.annotations, args.images)}[kind]()
     except DatasetError as error:
