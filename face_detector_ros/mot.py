@@ -58,7 +58,8 @@ def read_mot(path, ground_truth=False):
 
     Values may be separated by commas or white space; columns after the seventh are ignored.
     With `ground_truth`, rows whose conf is 0 (MOTChallenge's "ignore this box" flag) are
-    skipped. Raises ValueError naming the file and line of the first malformed row.
+    skipped. An id may appear once per frame, except negative ids (detection files use -1).
+    Raises ValueError naming the file and line of the first malformed row.
     """
     rows = []
     with open(path) as stream:
@@ -70,7 +71,7 @@ def read_mot(path, ground_truth=False):
     rows = np.array(rows, dtype=float).reshape(-1, 7)
     if ground_truth:
         rows = rows[rows[:, 6] != 0]
-    keys, counts = np.unique(rows[:, :2], axis=0, return_counts=True)
+    keys, counts = np.unique(rows[rows[:, 1] >= 0, :2], axis=0, return_counts=True)
     if (counts > 1).any():
         frame, track_id = keys[np.argmax(counts > 1)]
         raise ValueError(f'{path}: id {int(track_id)} appears twice in frame {int(frame)}')
