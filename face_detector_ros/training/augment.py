@@ -48,9 +48,9 @@ def random_crop(image, boxes, labels, rng):
     for _ in range(CROP_TRIALS):
         scale = rng.uniform(*CROP_SCALE)
         aspect = rng.uniform(*CROP_ASPECT)
-        crop_w = int(width * min(1.0, scale * np.sqrt(aspect)))
-        crop_h = int(height * min(1.0, scale / np.sqrt(aspect)))
-        if crop_w < 8 or crop_h < 8:
+        crop_w = int(width * scale * np.sqrt(aspect))
+        crop_h = int(height * scale / np.sqrt(aspect))
+        if not (8 <= crop_w <= width and 8 <= crop_h <= height):
             continue
         x0 = int(rng.integers(width - crop_w + 1))
         y0 = int(rng.integers(height - crop_h + 1))

@@ -4,9 +4,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-from face_detector_ros.datasets.annotations import DatasetError
+from face_detector_ros.datasets.annotations import DatasetError, ImageAnnotation
+from face_detector_ros.datasets.images import image_size
+from face_detector_ros.datasets.lists import read_labelmap, read_pairs
 from face_detector_ros.datasets.voc import read_voc_xml
-from face_detector_ros.datasets.yolo import read_yolo_dir
+from face_detector_ros.datasets.yolo import read_names, read_yolo_dir, read_yolo_txt
 from face_detector_ros.training.augment import augment
 from face_detector_ros.training.matching import match
 from face_detector_ros.training.model import PIXEL_MEAN, PIXEL_SCALE
@@ -27,34 +29,44 @@ class Sample:
 
 def read_samples(source):
     """
-    Read a dataset: a VOC list file or a YOLO folder; return a list of Sample.
+    Read a dataset as the dataset tools write it; return a list of Sample.
 
-    A VOC list (SSD-Caffe's trainval.txt / test.txt) has one `image_path xml_path` pair per
-    line, relative paths taken from the list's folder. A YOLO folder holds images with their
-    `.txt` labels beside them and one `.names` file.
+    - a VOC list (SSD-Caffe's trainval.txt / test.txt): `image_path xml_path` lines, paths
+      relative to the list's folder;
+    - a darknet list (face-split's train.txt / test.txt): one image path per line, its `.txt`
+      labels beside it and the class names in the list folder's `.names` file;
+    - a YOLO folder: images with their `.txt` labels beside them and one `.names` file.
     """
     source = Path(source)
     if source.is_dir():
         return [_sample(source / annotation.filename, annotation)
                 for annotation in read_yolo_dir(source)]
     if not source.is_file():
-        raise DatasetError(f'{source}: no such VOC list file or YOLO folder')
-    samples = []
-    for number, line in enumerate(source.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        fields = line.split()
-        if len(fields) != 2:
-            raise DatasetError(f'{source}:{number}: expected "image_path xml_path", got {line!r}')
-        image_path, xml_path = (source.parent / field for field in fields)
-        samples.append(_sample(image_path, read_voc_xml(xml_path)))
-    if not samples:
+        raise DatasetError(f'{source}: no such list file or YOLO folder')
+    lines = [line.split() for line in source.read_text(encoding='utf-8').splitlines()]
+    rows = [fields for fields in lines if fields]
+    if not rows:
         raise DatasetError(f'{source}: the list is empty')
-    return samples
+    if all(len(fields) == 2 for fields in rows):
+        return [_sample(source.parent / image, read_voc_xml(source.parent / xml))
+                for image, xml in read_pairs(source)]
+    if all(len(fields) == 1 for fields in rows):
+        names = _names_file(source.parent)
+        class_names = read_names(names) if names else None
+        return [_darknet_sample(source.parent / image, class_names) for (image,) in rows]
+    raise DatasetError(f'{source}: expected "image_path xml_path" (VOC) or "image_path" '
+                       '(darknet) on every line')
 
 
-def class_names_of(samples):
-    """Return the sorted class names found in the samples."""
+def default_class_names(source, samples):
+    """Return the dataset's class names: its label map or .names file, else the sorted labels."""
+    source = Path(source)
+    folder = source if source.is_dir() else source.parent
+    if (folder / 'labelmap.prototxt').is_file():
+        return tuple(read_labelmap(folder / 'labelmap.prototxt'))
+    names = _names_file(folder)
+    if names:
+        return tuple(read_names(names))
     return tuple(sorted({label for sample in samples for label in sample.labels}))
 
 
@@ -100,7 +112,7 @@ class TrainingSet(Dataset):
         self.augmented = augmented
         self.priors = torch.from_numpy(config.priors())
         self.label_ids = {name: index + 1 for index, name in enumerate(config.class_names)}
-        unknown = set(class_names_of(samples)) - set(self.label_ids)
+        unknown = {label for sample in samples for label in sample.labels} - set(self.label_ids)
         if unknown:
             raise DatasetError(f'labels {sorted(unknown)} are not among the model classes '
                                f'{list(config.class_names)}')
@@ -124,6 +136,20 @@ class TrainingSet(Dataset):
         offsets, prior_labels = match(torch.from_numpy(boxes.astype(np.float32)),
                                       torch.from_numpy(labels), self.priors)
         return to_tensor(image), offsets, prior_labels
+
+
+def _names_file(folder):
+    names = sorted(Path(folder).glob('*.names'))
+    if len(names) > 1:
+        raise DatasetError(f'{folder}: several .names files; keep one')
+    return names[0] if names else None
+
+
+def _darknet_sample(image_path, class_names):
+    width, height, _ = image_size(image_path)
+    label_path = image_path.with_suffix('.txt')
+    boxes = read_yolo_txt(label_path, class_names, width, height) if label_path.is_file() else []
+    return _sample(image_path, ImageAnnotation(image_path.name, width, height, boxes=boxes))
 
 
 def _sample(image_path, annotation):

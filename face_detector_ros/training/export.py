@@ -1,4 +1,4 @@
-"""face-export: fold BatchNorm, export ONNX and OpenVINO IR (FP16, optionally INT8), write the card."""
+"""face-export: fold BatchNorm, write ONNX and OpenVINO IR (FP16, optional INT8) and a card."""
 
 import argparse
 import copy

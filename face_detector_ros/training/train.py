@@ -9,7 +9,7 @@ import sys
 
 from face_detector_ros import cli
 from face_detector_ros.datasets.annotations import DatasetError
-from face_detector_ros.training.data import class_names_of, read_samples, TrainingSet
+from face_detector_ros.training.data import default_class_names, read_samples, TrainingSet
 from face_detector_ros.training.evaluate import evaluate_map
 from face_detector_ros.training.loss import multibox_loss
 from face_detector_ros.training.model import MobileNetSSD, SSDConfig
@@ -30,11 +30,12 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog='face-train', description=__doc__,
         epilog='Run the same command again to resume from OUTPUT/last.pt.')
-    parser.add_argument('train', help='training set: VOC list file or YOLO folder')
+    parser.add_argument('train', help='training set: VOC list (trainval.txt), darknet list '
+                        '(train.txt) or YOLO folder, as the dataset tools write them')
     parser.add_argument('output', help='folder for checkpoints, best weights, log and plots')
-    parser.add_argument('--test', help='test set (VOC list or YOLO folder) for mAP')
-    parser.add_argument('--classes', help='comma-separated class names (default: the labels '
-                        'found in the training set, sorted)')
+    parser.add_argument('--test', help='test set (same forms) for mAP during training')
+    parser.add_argument('--classes', help='comma-separated class names (default: the label '
+                        'map or .names beside the training set, else its labels sorted)')
     parser.add_argument('--input-size', type=int, default=300, help='input side (default 300)')
     parser.add_argument('--width', type=float, default=1.0,
                         help='MobileNet width multiplier (default 1.0)')
@@ -194,7 +195,7 @@ def main(argv=None):
     else:
         torch.manual_seed(args.seed)
         classes = (tuple(args.classes.split(',')) if args.classes
-                   else class_names_of(train_samples))
+                   else default_class_names(args.train, train_samples))
         config = SSDConfig(args.input_size, classes or ('face',), args.width)
         args.classes = ','.join(config.class_names)
     try:
