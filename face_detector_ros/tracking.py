@@ -146,11 +146,11 @@ class CentroidTracker:
     def _detections(self, boxes, scores, labels):
         """Return the valid detections as rows of cx, cy, log w, log h, score, label code."""
         codes = [self._label_codes.setdefault(label, len(self._label_codes)) for label in labels]
-        finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
-        if not finite.all():
+        if not math.isfinite(boxes.sum() + scores.sum()):
+            finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
             boxes = np.where(finite[:, None], boxes, 0.0)  # zero size: rejected below
         size = boxes[:, 2:] - boxes[:, :2]
-        valid = (size > 0).all(axis=1)
+        valid = size.min(axis=1, initial=np.inf) > 0
         if not valid.all():
             self.rejected_boxes += int(np.count_nonzero(~valid))
             boxes, size, scores = boxes[valid], size[valid], scores[valid]
@@ -224,11 +224,12 @@ class CentroidTracker:
         tracks[:, SCORE] = detections[:, 4]
         tracks[:, SEEN] = stamp
         tracks[:, HITS] += 1
-        confirm = (tracks[:, CONFIRMED] == 0) & (tracks[:, HITS] >= self.min_hits)
-        tracks[confirm, CONFIRMED] = 1
+        confirm = tracks[:, HITS] == self.min_hits  # hits grow by one: reached exactly once
+        if confirm.any():
+            tracks[confirm, CONFIRMED] = 1
+            for row in rows[confirm]:
+                self._ids[row] = str(next(self._next_id))
         self._state[rows] = tracks
-        for row in rows[confirm]:
-            self._ids[row] = str(next(self._next_id))
 
     def _spawn(self, detections, stamp):
         if not len(detections):
@@ -258,14 +259,12 @@ class CentroidTracker:
         self._labels = list(itertools.compress(self._labels, keep))
 
     def _confirmed_tracks(self, stamp):
-        state = self._state
-        half = np.exp(state[:, LOG_W:LOG_H + 1]) * 0.5
-        centre = state[:, CX:CY + 1]
-        boxes = np.hstack((centre - half, centre + half)).tolist()
-        columns = state[:, [SCORE, VX, VY, HITS, BORN, SEEN]].tolist()
-        return [
-            Track(track_id, label, tuple(box), score, (vx, vy), int(hits), stamp - born,
-                  stamp - seen)
-            for track_id, label, box, (score, vx, vy, hits, born, seen)
-            in zip(self._ids, self._labels, boxes, columns)
-            if track_id is not None]
+        tracks = []
+        for track_id, label, row in zip(self._ids, self._labels, self._state.tolist()):
+            if track_id is not None:
+                half_width, half_height = math.exp(row[LOG_W]) / 2, math.exp(row[LOG_H]) / 2
+                box = (row[CX] - half_width, row[CY] - half_height,
+                       row[CX] + half_width, row[CY] + half_height)
+                tracks.append(Track(track_id, label, box, row[SCORE], (row[VX], row[VY]),
+                                    int(row[HITS]), stamp - row[BORN], stamp - row[SEEN]))
+        return tracks
