@@ -50,15 +50,22 @@ class CameraNode(Node):
         self.published = 0
         self.backoff = camera_source.Backoff()
         self.retry_at = None
+        self.matched_at = None
         self.timer = self.create_timer(1.0 / p['fps'], self.tick)
         self.get_logger().info(
             f'publishing {p["source"]} at {p["fps"]:g} fps as {p["encoding"]} '
             f'({p["qos_reliability"]}, frame_id {p["frame_id"]})')
 
     def tick(self):
-        if self.image_pub.get_subscription_count() < self.params['wait_for_subscribers']:
-            return
-        self.params['wait_for_subscribers'] = 0  # once started, never pause again
+        if self.params['wait_for_subscribers']:
+            if self.image_pub.get_subscription_count() < self.params['wait_for_subscribers']:
+                self.matched_at = None
+                return
+            # The publisher matches first; give the subscribers' side a moment to match too.
+            self.matched_at = self.matched_at or time.monotonic()
+            if time.monotonic() - self.matched_at < 0.5:
+                return
+            self.params['wait_for_subscribers'] = 0  # once started, never pause again
         if self.retry_at is not None:
             if time.monotonic() < self.retry_at:
                 return

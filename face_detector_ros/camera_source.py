@@ -1,4 +1,5 @@
-"""Frame sources for the camera node: V4L2 devices, video files, image folders and globs.
+"""
+Frame sources for the camera node: V4L2 devices, video files, image folders and globs.
 
 No rclpy here: the node wraps these classes, and tests use them directly.
 """
@@ -164,7 +165,8 @@ class Backoff:
 
 
 def load_camera_info(path):
-    """Read a ROS camera calibration YAML (camera_calibration_parsers format) into a dict.
+    """
+    Read a ROS camera calibration YAML (camera_calibration_parsers format) into a dict.
 
     Returns the keys width, height, distortion_model, d, k, r, p (row-major lists).
     """

@@ -34,7 +34,8 @@ def console_main(func):
 
 @contextlib.contextmanager
 def atomic_output_dir(path, overwrite=False):
-    """Yield a temporary directory that becomes `path` only if the block completes.
+    """
+    Yield a temporary directory that becomes `path` only if the block completes.
 
     The temporary directory is a sibling of `path` (same file system, so the final rename is
     atomic); on any exception it is removed and `path` is left as it was.

@@ -1,4 +1,5 @@
-"""sensor_msgs/Image and CompressedImage to and from numpy, with cv_bridge's semantics.
+"""
+sensor_msgs/Image and CompressedImage to and from numpy, with cv_bridge's semantics.
 
 cv_bridge is used when it imports (a robot's ROS install); otherwise the numpy code here does the
 same: passthrough keeps the encoding's dtype and channels, colour conversions go through OpenCV,
@@ -81,7 +82,8 @@ def encoding_info(encoding):
 
 
 def image_to_numpy(msg, desired_encoding='passthrough'):
-    """Convert a sensor_msgs/Image to an array, like cv_bridge's imgmsg_to_cv2.
+    """
+    Convert a sensor_msgs/Image to an array, like cv_bridge's imgmsg_to_cv2.
 
     The result is (height, width) for one channel, (height, width, channels) otherwise; the
     dtype follows the encoding. With desired_encoding other than 'passthrough' the image is
@@ -162,7 +164,8 @@ def _convert_depth(array, source_dtype, target_dtype):
 
 
 def numpy_to_image(array, encoding, header=None, message_type=None):
-    """Build a sensor_msgs/Image from an array, like cv_bridge's cv2_to_imgmsg.
+    """
+    Build a sensor_msgs/Image from an array, like cv_bridge's cv2_to_imgmsg.
 
     Rows are packed (step = width * bytes per pixel) in the host's byte order.
     """

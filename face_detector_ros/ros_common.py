@@ -1,6 +1,7 @@
 """Small pieces every node of this package shares: parameters, QoS, stamps, main()."""
 
 from dataclasses import dataclass
+import logging
 import sys
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -58,7 +59,8 @@ def stamp_to_seconds(stamp):
 
 
 def run_node(make_node, args=None):
-    """Create rclpy, build the node, spin until shutdown; return a process exit code.
+    """
+    Create rclpy, build the node, spin until shutdown; return a process exit code.
 
     `make_node()` may raise a RuntimeError or ValueError to refuse to start: the message is
     logged and the process exits 1 (a launch file then shows the node as failed). A node with
@@ -81,3 +83,31 @@ def run_node(make_node, args=None):
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+class _RosLogHandler(logging.Handler):
+    """Sends Python logging records of the pure modules to a node's rclpy logger."""
+
+    def __init__(self, ros_logger):
+        super().__init__()
+        self.ros_logger = ros_logger
+
+    def emit(self, record):
+        message = self.format(record)
+        if record.levelno >= logging.ERROR:
+            self.ros_logger.error(message)
+        elif record.levelno >= logging.WARNING:
+            self.ros_logger.warning(message)
+        elif record.levelno >= logging.INFO:
+            self.ros_logger.info(message)
+        else:
+            self.ros_logger.debug(message)
+
+
+def forward_logging(name, ros_logger):
+    """Return a Python logger whose records go to `ros_logger` (one handler per name)."""
+    logger = logging.getLogger(name)
+    logger.handlers = [_RosLogHandler(ros_logger)]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return logger

@@ -39,6 +39,15 @@ class NodeProcess:
             self._log.flush()
         return self.log_path.read_text(errors='replace')
 
+    def wait_for_output(self, text, timeout=20.0):
+        """Wait until the process has printed `text` (False if it ends or time runs out)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                return text in self.output()
+            time.sleep(0.05)
+        return True
+
     def wait(self, timeout):
         """Wait for the process to end by itself; return its exit code."""
         return self.process.wait(timeout=timeout)
