@@ -31,6 +31,9 @@ NUM_COLUMNS = 16
 # maximises the number of feasible matches, then minimises their cost.
 INFEASIBLE = 1e9
 
+# Label codes are multiplied by this in the size gate, so different labels never pass it.
+LABEL_SPACING = 1e4
+
 
 @dataclasses.dataclass(slots=True)
 class Track:
@@ -97,6 +100,8 @@ class CentroidTracker:
         self.rejected_boxes = 0  # invalid detections ignored since construction
         self.resets = 0          # resets caused by a stamp going backwards
         self._next_id = itertools.count(1)  # survives resets: ids are never reused
+        self._transition = np.eye(P11 + 1)  # x' = x @ transition, dt set on each prediction
+        self._process_noise = np.zeros(P11 + 1)
         self._label_codes = {}
         self.reset()
 
@@ -133,14 +138,18 @@ class CentroidTracker:
         self._stamp = stamp
 
         detections = self._detections(boxes, scores, labels)
-        self._keep(stamp - self._state[:, SEEN] <= self.max_age)
-        self._predict(dt)
+        state = self._state
+        if len(state) and stamp - state[:, SEEN].min() > self.max_age:
+            self._keep(stamp - state[:, SEEN] <= self.max_age)
+        if len(self._state):
+            self._predict(dt)
         rows, cols, variance = self._associate(detections)
         self._correct(rows, detections[cols], variance[rows], stamp)
         if len(cols) < len(detections):
             self._spawn(np.delete(detections, cols, axis=0), stamp)
-        # A tentative track that misses a frame is dropped: one-frame false positives vanish.
-        self._keep((self._state[:, CONFIRMED] > 0) | (self._state[:, SEEN] == stamp))
+        if None in self._ids:
+            # A tentative track that misses a frame is dropped: one-frame false positives vanish.
+            self._keep((self._state[:, CONFIRMED] > 0) | (self._state[:, SEEN] == stamp))
         return self._confirmed_tracks(stamp)
 
     def _detections(self, boxes, scores, labels):
@@ -163,19 +172,18 @@ class CentroidTracker:
         return detections
 
     def _predict(self, dt):
-        state = self._state
-        if not len(state) or dt <= 0:
+        if dt <= 0:
             return
         # Constant velocity: x += v dt; P = F P F' + Q on the (P00, P01, P11) triplet, where Q
         # is continuous white-noise acceleration scaled to each face's size.
-        transition = np.eye(P11 + 1)
-        transition[[CX, CY], [VX, VY]] = dt
-        transition[P00, P01:P11 + 1] = 2 * dt, dt * dt
-        transition[P01, P11] = dt
-        noise = np.zeros(P11 + 1)
+        transition, noise = self._transition, self._process_noise
+        transition[VX, CX] = transition[VY, CY] = transition[P11, P01] = dt
+        transition[P01, P00] = 2 * dt
+        transition[P11, P00] = dt * dt
         noise[P00:P11 + 1] = dt ** 3 / 3, dt * dt / 2, dt
+        state = self._state
         q = self.acceleration_noise ** 2 * np.exp(state[:, LOG_W] + state[:, LOG_H])
-        state[:, :P11 + 1] = state[:, :P11 + 1] @ transition.T + q[:, None] * noise
+        state[:, :P11 + 1] = state[:, :P11 + 1] @ transition + q[:, None] * noise
         state[:, P_SIZE] += self.size_noise ** 2 * dt
 
     def _associate(self, detections):
@@ -194,10 +202,11 @@ class CentroidTracker:
         dx = detections[:, 0] - state[:, CX, None]
         dy = detections[:, 1] - state[:, CY, None]
         distance2 = (dx * dx + dy * dy) / variance[:, None]
-        size_change = np.abs(detections[:, 2] + detections[:, 3] - log_area[:, None])
+        # One comparison gates both size and label: codes are spaced far beyond any log area.
+        key = LABEL_SPACING * state[:, LABEL] + log_area
+        detection_key = LABEL_SPACING * detections[:, 5] + detections[:, 2] + detections[:, 3]
         feasible = ((distance2 <= self.distance_gate ** 2)
-                    & (size_change <= 2 * math.log(self.size_gate))
-                    & (detections[:, 5] == state[:, LABEL, None]))
+                    & (np.abs(detection_key - key[:, None]) <= 2 * math.log(self.size_gate)))
         # Negative log-likelihood of the detection under the track's prediction: a coasting
         # track with a vague prediction does not steal a detection from a sharp one. Tentative
         # tracks pay the whole gate, so a confirmed track within its gate always wins.
