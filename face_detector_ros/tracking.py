@@ -81,7 +81,7 @@ class CentroidTracker:
                  size_noise=0.3):
         if min_hits < 1:
             raise ValueError(f'min_hits must be at least 1, got {min_hits}')
-        if size_gate < 1.0:
+        if not size_gate >= 1.0:
             raise ValueError(f'size_gate must be at least 1, got {size_gate}')
         for name, value in (('max_age', max_age), ('distance_gate', distance_gate),
                             ('measurement_noise', measurement_noise),
