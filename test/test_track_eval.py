@@ -1,16 +1,19 @@
 """face-track-eval end to end, in a subprocess as users run it."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def track_eval(*args):
     """Run the console script and return the completed process."""
     return subprocess.run([sys.executable, '-m', 'face_detector_ros.tools.track_eval', *args],
-                          capture_output=True, text=True, timeout=120)
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope='module')

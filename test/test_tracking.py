@@ -203,3 +203,27 @@ def test_beats_greedy_baseline(name, fps):
     assert ours['id_switches'] < greedy['id_switches']
     assert ours['idf1'] > greedy['idf1']
     assert ours['mota'] > greedy['mota']
+
+
+def test_greedy_baseline_ages_by_frames_not_seconds():
+    tracker = GreedyCentroidTracker(max_disappeared=2)
+    tracker.update([box(100, 100)], [0.9], ['face'], 0.0)
+    for k in range(1, 3):
+        assert len(tracker.update([], [], [], k * 10.0)) == 1  # 20 s later: still there
+    assert tracker.update([], [], [], 30.0) == []
+
+
+def test_scenarios_are_deterministic_with_gaps_and_hidden_faces():
+    first, again = scenarios.generate('occlusion', 30), scenarios.generate('occlusion', 30)
+    assert len(first.frames) == len(again.frames)
+    for a, b in zip(first.frames, again.frames):
+        assert a.stamp == b.stamp and np.array_equal(a.boxes, b.boxes)
+        assert a.labels == b.labels and np.array_equal(a.gt_ids, b.gt_ids)
+    stamps = np.array([frame.stamp for frame in first.frames])
+    assert (np.diff(stamps) > 0).all()
+    assert np.diff([frame.index for frame in first.frames]).max() > 1  # dropped frames
+    # Every face vanishes for a while (hidden) between its first and its last frame.
+    present = [set(frame.gt_ids.tolist()) for frame in first.frames]
+    for face_id in range(1, 5):
+        frames = [k for k, ids in enumerate(present) if face_id in ids]
+        assert len(frames) < frames[-1] - frames[0] + 1
