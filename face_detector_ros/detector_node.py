@@ -129,7 +129,6 @@ class DetectorNode(LifecycleNode):
                                  num_requests=params['num_requests'],
                                  logger=self.python_logger)
         self.apply_thresholds(engine, params)
-        self.get_logger().info(f'model {params["model"]} on {engine.device}')
         return engine
 
     def apply_thresholds(self, engine, params):

@@ -1,5 +1,7 @@
 """Boxes, labels, scores, track ids and keypoints drawn on BGR images (OpenCV only)."""
 
+import zlib
+
 import cv2
 import numpy as np
 
@@ -12,7 +14,7 @@ PALETTE = ((56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 
 
 def colour_for(key):
     """Return a stable colour for a label or an id."""
-    return PALETTE[sum(ord(ch) * (i + 1) for i, ch in enumerate(str(key))) % len(PALETTE)]
+    return PALETTE[zlib.crc32(str(key).encode()) % len(PALETTE)]
 
 
 def draw_detections(image, boxes, labels, scores, ids=None, keypoints=None):

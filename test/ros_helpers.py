@@ -1,74 +1,8 @@
 """Helpers for tests that run nodes in their own processes, as `ros2 launch` does."""
 
-import contextlib
-import os
-from pathlib import Path
-import signal
-import subprocess
-import sys
 import time
 
-VENV_BIN = Path(sys.executable).parent
-
-
-def executable(name):
-    """Return the path of a console script installed beside this interpreter."""
-    path = VENV_BIN / name
-    if not path.exists():
-        raise FileNotFoundError(f'{path} missing: run `make venv` to install the package')
-    return str(path)
-
-
-class NodeProcess:
-    """A node started in its own process group; always reaped, by PID, even when a test fails."""
-
-    def __init__(self, args, log_path, env=None):
-        self.log_path = Path(log_path)
-        self._log = open(self.log_path, 'wb')
-        self.process = subprocess.Popen(
-            args, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, start_new_session=True)
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-    def output(self):
-        """Everything the process printed so far."""
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors='replace')
-
-    def wait_for_output(self, text, timeout=20.0):
-        """Wait until the process has printed `text` (False if it ends or time runs out)."""
-        deadline = time.monotonic() + timeout
-        while text not in self.output():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                return text in self.output()
-            time.sleep(0.05)
-        return True
-
-    def wait(self, timeout):
-        """Wait for the process to end by itself; return its exit code."""
-        return self.process.wait(timeout=timeout)
-
-    def stop(self, timeout=5.0):
-        """Interrupt the node as ros2 launch does (SIGINT), escalate if it does not end."""
-        for sig, grace in ((signal.SIGINT, timeout), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
-            if self.process.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=grace)
-        self._log.close()
-        return self.process.returncode
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+from face_detector_ros.processes import executable, NodeProcess  # noqa: F401 (re-exported)
 
 
 def spin_until(executor, predicate, timeout):

@@ -64,7 +64,7 @@ def test_detects_faces_with_source_headers_and_falls_back_to_cpu(tmp_path, ros_n
     node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append,
                              qos_profile('reliable', 10))
     with detector(tmp_path, 'device:=MYRIAD,CPU') as det:
-        assert det.wait_for_output('model blazeface_short_range on CPU'), det.output()
+        assert det.wait_for_output('model blazeface_short_range runs on CPU'), det.output()
         camera = NodeProcess([executable('camera_node'), '--ros-args', '-p',
                               f'source:={tmp_path / "frames"}', '-p', 'fps:=5.0', '-p',
                               'wait_for_subscribers:=2', '-p', 'frame_id:=head_cam_optical'],

@@ -1,0 +1,21 @@
+"""Where the package's data (config/, models/, launch/) lives: source tree or installed share."""
+
+from pathlib import Path
+
+
+def share_dir():
+    """
+    Return the folder holding config/ and models/.
+
+    In a source checkout or an editable install that is the repository root; after
+    `colcon build` it is share/face_detector_ros (found through ament_index, without rclpy).
+    """
+    source = Path(__file__).resolve().parent.parent
+    if (source / 'package.xml').is_file() and (source / 'config').is_dir():
+        return source
+    try:
+        from ament_index_python.packages import get_package_share_directory
+    except ImportError as error:
+        raise FileNotFoundError('face_detector_ros data not found: neither a source checkout '
+                                'nor ament_index_python is available') from error
+    return Path(get_package_share_directory('face_detector_ros'))

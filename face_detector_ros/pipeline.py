@@ -1,0 +1,78 @@
+"""
+face-detector-pipeline: camera, detector and tracker in one process.
+
+The nodes are the same classes `ros2 launch` starts in three processes, here on one
+MultiThreadedExecutor: no copies between processes, one DDS participant set, and a way to run the
+whole pipeline where `ros2 launch` is not installed. Parameters come from the same YAML file:
+
+    face-detector-pipeline [--without-camera] [--ros-args --params-file my.yaml]
+
+Without `--params-file` the installed config/face_detector.yaml is used.
+"""
+
+import argparse
+import sys
+
+from face_detector_ros.camera_node import CameraNode
+from face_detector_ros.detector_node import DetectorNode
+from face_detector_ros.paths import share_dir
+from face_detector_ros.ros_common import ExternalShutdownException
+from face_detector_ros.tracker_node import TrackerNode
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+
+# Detector and tracker read the camera's image_raw, as the launch file remaps them.
+IMAGE_REMAP = ['--ros-args', '-r', 'image:=image_raw']
+
+
+def default_params_file():
+    """Return the installed (or source tree) config/face_detector.yaml."""
+    return str(share_dir() / 'config' / 'face_detector.yaml')
+
+
+def build_nodes(with_camera=True, context=None):
+    """Create the pipeline's nodes in `context`; the detector configures itself (autostart)."""
+    nodes = [DetectorNode(context=context, cli_args=IMAGE_REMAP),
+             TrackerNode(context=context, cli_args=IMAGE_REMAP)]
+    if with_camera:
+        nodes.insert(0, CameraNode(context=context))
+    return nodes
+
+
+def main(argv=None):
+    """Run the pipeline until the camera's source ends or the process is interrupted."""
+    argv = list(sys.argv if argv is None else argv)
+    ros_args = rclpy.utilities.remove_ros_args(argv)
+    parser = argparse.ArgumentParser(prog='face-detector-pipeline', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--without-camera', action='store_true',
+                        help='detector and tracker only (images from a bag or another camera)')
+    options = parser.parse_args(ros_args[1:])
+    if '--params-file' not in argv:  # first, so that the user's -p overrides it
+        argv[1:1] = ['--ros-args', '--params-file', default_params_file(), '--']
+    rclpy.init(args=argv)
+    nodes = []
+    try:
+        try:
+            nodes = build_nodes(with_camera=not options.without_camera)
+        except (RuntimeError, ValueError) as error:
+            rclpy.logging.get_logger('face_detector_pipeline').fatal(str(error))
+            return 1
+        if any(getattr(node, 'finished', False) for node in nodes):
+            return 1  # the detector could not configure; it said why
+        executor = MultiThreadedExecutor(num_threads=4)
+        for node in nodes:
+            executor.add_node(node)
+        while rclpy.ok() and not any(getattr(node, 'finished', False) for node in nodes):
+            executor.spin_once(timeout_sec=0.1)
+        return 0
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
