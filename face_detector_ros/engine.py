@@ -7,20 +7,20 @@ LTS (`openvino.runtime`), the last release with the MYRIAD plugin for the Neural
 
 import collections
 import logging
+from pathlib import Path
 import time
 
 import cv2
-import numpy as np
-try:  # OpenVINO 2023.1 and newer
-    from openvino import Core, Layout, Type
-except ImportError:  # 2022.3 LTS
-    from openvino.runtime import Core, Layout, Type
-from openvino.preprocess import PrePostProcessor
-
 from face_detector_ros import nms
 from face_detector_ros.decoders import make_decoder
 from face_detector_ros.detections import Detections
 from face_detector_ros.models import load_card, ModelError
+import numpy as np
+try:  # OpenVINO 2023.1 and newer
+    from openvino import Core, Layout, Type
+except ImportError:  # 2022.3 LTS, the last with the MYRIAD plugin
+    from openvino.runtime import Core, Layout, Type
+from openvino.preprocess import PrePostProcessor
 
 PRECISIONS = ('f32', 'f16', 'bf16')
 # Property names by meaning, newest first; a device gets the first one it supports.
@@ -177,6 +177,18 @@ class InferenceEngine:
         return self._runner.device
 
     @property
+    def execution_properties(self):
+        """Return the precision and thread count the device in use applies (where it says)."""
+        found = {}
+        for key in (*_PRECISION_KEYS, *_THREADS_KEYS):
+            try:
+                value = self._runner.compiled[0].get_property(key)
+            except RuntimeError:
+                continue
+            found[key] = value.get_type_name() if isinstance(value, Type) else str(value)
+        return found
+
+    @property
     def in_flight(self):
         """Return the number of frames the device holds now."""
         return len(self._in_flight)
@@ -233,14 +245,19 @@ class InferenceEngine:
             raise ModelError(f'model card {card["card_path"]}: missing key input_size')
         levels = []
         for index, (width, height) in enumerate(sizes):
-            level_card = {**card, 'input_size': [width, height]}
+            try:
+                decode = make_decoder(_card_for_size(card, width, height))
+            except ValueError as error:
+                raise ModelError(f'{card["card_path"]}: {error}') from error
             levels.append(_Level(self._read_model(width, height, reshape=index > 0),
-                                 width, height, make_decoder(level_card)))
+                                 width, height, decode))
         return levels
 
     def _read_model(self, width, height, reshape):
         """Read the model for one input size; fold colour order, mean, scale and layout in."""
         path, card_path = self.card['path'], self.card['card_path']
+        if not Path(path).is_file():
+            raise ModelError(f'model file {path} does not exist (named by {card_path})')
         try:
             model = self._core.read_model(path)
         except RuntimeError as error:
@@ -333,11 +350,19 @@ class InferenceEngine:
         return frame
 
     def _launch(self, frame):
-        frame.runner = self._runner
-        frame.slot = self._runner.free.pop()
-        frame.started = time.perf_counter()
-        _start(frame.slot, frame.tensors)
-        self._in_flight.append(frame)
+        """Start a frame on a free slot of the current device, failing over if it raises."""
+        for _ in range(len(self.devices) + 1):
+            runner = self._runner
+            slot = runner.free.pop()
+            try:
+                _start(slot, frame.tensors)
+            except RuntimeError as error:
+                self._fail_over(runner, error)
+                continue
+            frame.runner, frame.slot, frame.started = runner, slot, time.perf_counter()
+            self._in_flight.append(frame)
+            return
+        raise EngineError(f'every device failed at run time: {",".join(self.devices)}')
 
     def _poll(self, block=False):
         """Move finished frames, oldest first, from in flight to done; start the waiting one."""
@@ -404,6 +429,17 @@ class InferenceEngine:
         frame.timings['decode'] = time.perf_counter() - started
         self.timings = dict(frame.timings)
         return detections
+
+
+def _card_for_size(card, width, height):
+    """Return the card as seen by one input size: regressor scales follow the size."""
+    native_w, native_h = card['input_size']
+    sized = {**card, 'input_size': [width, height]}
+    for key, ratio in (('x_scale', width / native_w), ('w_scale', width / native_w),
+                       ('y_scale', height / native_h), ('h_scale', height / native_h)):
+        if key in card:
+            sized[key] = card[key] * ratio
+    return sized
 
 
 def _start(slot, tensors):

@@ -12,6 +12,8 @@ import yaml
 MODEL_SUFFIXES = ('.xml', '.onnx', '.tflite')
 CARD_SUFFIXES = ('.yaml', '.yml')
 DEFAULT_MODEL = 'blazeface_short_range'
+# models/ beside the package in a source checkout; installs use share/face_detector_ros/models.
+SOURCE_MODELS = Path(__file__).resolve().parent.parent / 'models'
 
 # Engine-side defaults; decoder-specific keys have no default here.
 CARD_DEFAULTS = {
@@ -34,9 +36,8 @@ class ModelError(ValueError):
 
 def models_dir():
     """Return the folder of shipped models: the source tree's, else the installed share one."""
-    source = Path(__file__).resolve().parent.parent / 'models'
-    if source.is_dir():
-        return source
+    if SOURCE_MODELS.is_dir():
+        return SOURCE_MODELS
     try:
         from ament_index_python.packages import get_package_share_directory
         return Path(get_package_share_directory('face_detector_ros')) / 'models'
