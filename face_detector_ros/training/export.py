@@ -2,6 +2,7 @@
 
 import argparse
 import copy
+import importlib.util
 from pathlib import Path
 import sys
 import warnings
@@ -207,6 +208,8 @@ def parse_args(argv):
 def main(argv=None):
     """Export a checkpoint as ONNX, OpenVINO IR FP16 (and INT8) with model cards."""
     args = parse_args(argv)
+    if importlib.util.find_spec('onnx') is None:
+        raise cli.CliError('the ONNX export needs the onnx package: pip install .[train]')
     try:
         state = torch.load(args.checkpoint, map_location='cpu', weights_only=False)
         config = SSDConfig.from_dict(state['config'])

@@ -153,7 +153,7 @@ def plot(history, column, title, path):
 
 
 def load_checkpoint(path, device):
-    """Load a checkpoint written by face-train (weights only if it is a best.pt)."""
+    """Load a checkpoint written by face-train; CliError if it cannot be read."""
     try:
         return torch.load(path, map_location=device, weights_only=False)
     except (OSError, RuntimeError, EOFError) as error:
