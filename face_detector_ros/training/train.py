@@ -115,7 +115,7 @@ class Trainer:
         self.iteration = state['iteration']
         self.history = state['history']
         self.best_map = state['best_map']
-        torch.set_rng_state(state['rng'])
+        torch.set_rng_state(state['rng'].cpu())  # loaded onto the training device
 
     def save(self, name, state=None):
         """Write a checkpoint atomically: an interrupted write leaves the old file intact."""
@@ -192,6 +192,9 @@ def main(argv=None):
             raise cli.CliError(f'{last} was trained with other {", ".join(changed)}; '
                                'use another output folder or the same settings')
         config = SSDConfig.from_dict(resumed['config'])
+    elif output.is_dir() and any(output.iterdir()):
+        raise cli.CliError(f'{output} is not empty and holds no {LAST} to resume from; '
+                           'choose a new output folder')
     else:
         torch.manual_seed(args.seed)
         classes = (tuple(args.classes.split(',')) if args.classes
