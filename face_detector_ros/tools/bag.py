@@ -1,0 +1,247 @@
+"""
+face-detector-bag: play, record and process rosbag2 bags without rosbag2.
+
+    face-detector-bag play BAG [--rate R] [--loop] [--topics T ...] [--clock]
+    face-detector-bag record OUT --topics T ... [--storage mcap|sqlite3] [--duration S]
+    face-detector-bag process IN OUT [--image-topic T] [--annotate] [--mot TRACKS.txt]
+
+BAG and IN are rosbag2 directories or single .mcap / .db3 files; OUT is a new rosbag2 directory
+that appears only when complete. play and record move CDR bytes, never decode messages.
+"""
+
+import argparse
+import contextlib
+import importlib
+import signal
+import sys
+import threading
+import time
+
+from face_detector_ros import bags
+from face_detector_ros.cli import atomic_output_file, CliError, console_main
+from face_detector_ros.mot import write_mot
+from face_detector_ros.ros_common import qos_profile
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+
+
+def parse_args(argv):
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        prog='face-detector-bag',
+        description='Play, record and process rosbag2 bags (mcap, sqlite3) without rosbag2.')
+    commands = parser.add_subparsers(dest='command', required=True)
+
+    play = commands.add_parser(
+        'play', help='publish a bag on live topics at its recorded timing',
+        description='Publish the messages of a bag on their topics at the recorded timing.')
+    play.add_argument('bag', help='rosbag2 directory or .mcap / .db3 file')
+    play.add_argument('--rate', type=float, default=1.0,
+                      help='speed factor of the recorded timing (%(default)s)')
+    play.add_argument('--loop', action='store_true', help='start again at the end')
+    play.add_argument('--topics', nargs='+', metavar='TOPIC', help='play only these topics')
+    play.add_argument('--clock', action='store_true',
+                      help='publish the bag time on /clock (for use_sim_time nodes)')
+    play.add_argument('--qos', choices=('reliable', 'best_effort'), default='reliable',
+                      help='publisher reliability (%(default)s; best effort loses large images '
+                      'between processes)')
+    play.add_argument('--wait-for-subscribers', type=int, default=0, metavar='N',
+                      help='start once every played topic has N subscribers (%(default)s)')
+
+    record = commands.add_parser(
+        'record', help='record live topics into a new bag',
+        description='Record topics, each with the type and reliability of its publishers, '
+        'until Ctrl-C / SIGTERM, --duration or --max-messages.')
+    record.add_argument('output', help='new rosbag2 directory')
+    record.add_argument('--topics', nargs='+', required=True, metavar='TOPIC')
+    record.add_argument('--storage', choices=tuple(bags.STORAGES), default='mcap',
+                        help='storage format (%(default)s)')
+    record.add_argument('--duration', type=float, metavar='S', help='stop after S seconds')
+    record.add_argument('--max-messages', type=int, metavar='N',
+                        help='stop after N messages (all topics together)')
+
+    process = commands.add_parser(
+        'process', help='run detector and tracker over a bag into a new bag',
+        description='Run the detector and the tracker over every image of a bag, as fast as '
+        'the machine allows and deterministically; write the input messages plus detections, '
+        'tracks (and tracks_image) next to the image topic into a new bag.')
+    process.add_argument('input', help='rosbag2 directory or .mcap / .db3 file')
+    process.add_argument('output', help='new rosbag2 directory')
+    process.add_argument('--image-topic', help='image topic (default: the only Image or '
+                         'CompressedImage topic of the bag)')
+    process.add_argument('--params-file', help='node parameters YAML (default: the installed '
+                         'config/face_detector.yaml)')
+    process.add_argument('--model', help='model, overriding the parameters file')
+    process.add_argument('--device', help='device list, overriding the parameters file')
+    process.add_argument('--annotate', action='store_true',
+                         help='also write bgr8 images with the tracks drawn (tracks_image)')
+    process.add_argument('--storage', choices=tuple(bags.STORAGES), default='mcap',
+                         help='storage format of the output (%(default)s)')
+    process.add_argument('--mot', metavar='TRACKS.txt',
+                         help='also write the tracks as a MOTChallenge file (1-based frames)')
+    args = parser.parse_args(argv)
+    if args.command == 'play' and not args.rate > 0:
+        parser.error('--rate must be positive')
+    return args
+
+
+@contextlib.contextmanager
+def ros_node(name):
+    """Yield (node, stop): a node in its own context; SIGINT and SIGTERM set `stop`."""
+    context = rclpy.Context()
+    rclpy.init(args=[], context=context, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    node = rclpy.create_node(name, context=context)
+    try:
+        yield node, stop
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def message_class(msgtype):
+    """Return the ROS message class of 'pkg/msg/Name'."""
+    package, _, name = msgtype.split('/')
+    try:
+        return getattr(importlib.import_module(f'{package}.msg'), name)
+    except (ImportError, AttributeError):
+        raise CliError(f'message type {msgtype} is not installed; install the {package} '
+                       'package or leave its topic out with --topics') from None
+
+
+def wait_until(deadline, stop):
+    """Sleep until time.monotonic() reaches `deadline` or `stop` is set."""
+    while not stop.is_set() and time.monotonic() < deadline:
+        time.sleep(min(0.05, deadline - time.monotonic()))
+
+
+def play(args):
+    """Publish the bag's messages at the recorded timing, once or in a loop."""
+    from builtin_interfaces.msg import Time
+    from rosgraph_msgs.msg import Clock
+
+    with bags.open_bag(args.bag) as reader, ros_node('face_detector_bag_play') as (node, stop):
+        connections = bags.select_connections(reader, args.topics)
+        qos = qos_profile(args.qos, 10)
+        by_topic = {conn.topic: node.create_publisher(message_class(conn.msgtype), conn.topic,
+                                                      qos) for conn in connections}
+        publishers = {conn.id: by_topic[conn.topic] for conn in connections}
+        clock = node.create_publisher(Clock, '/clock', qos_profile('reliable', 1)) \
+            if args.clock else None
+        if args.wait_for_subscribers > 0:
+            print(f'waiting for {args.wait_for_subscribers} subscriber(s) on '
+                  f'{", ".join(by_topic)}', flush=True)
+            while not stop.is_set() and any(pub.get_subscription_count() <
+                                            args.wait_for_subscribers
+                                            for pub in by_topic.values()):
+                time.sleep(0.05)
+        played, passes, started = 0, 0, time.monotonic()
+        while not stop.is_set() and (passes == 0 or args.loop):
+            passes += 1
+            first = wall_start = None
+            for conn, timestamp, data in bags.read_messages(reader, connections):
+                if first is None:
+                    first, wall_start = timestamp, time.monotonic()
+                wait_until(wall_start + (timestamp - first) * 1e-9 / args.rate, stop)
+                if stop.is_set():
+                    break
+                if clock is not None:
+                    clock.publish(Clock(clock=Time(sec=timestamp // 10**9,
+                                                   nanosec=timestamp % 10**9)))
+                publishers[conn.id].publish(bytes(data))
+                played += 1
+            if first is None:
+                break  # nothing to play: do not loop on an empty bag
+    print(f'played {played} messages on {len(by_topic)} topics in '
+          f'{time.monotonic() - started:.1f} s ({passes} pass{"es" if passes > 1 else ""})')
+
+
+class Recorder:
+    """Subscribes raw to topics once their publishers show, and writes what arrives."""
+
+    def __init__(self, node, writer, topics):
+        """Record `topics` (resolved against the node's namespace) with `node` into `writer`."""
+        self.node = node
+        self.writer = writer
+        self.pending = [node.resolve_topic_name(topic) for topic in topics]
+        self.subscriptions = []
+        self.count = 0
+
+    def subscribe_ready(self):
+        """Subscribe to every pending topic that now has publishers, with their type and QoS."""
+        for topic in list(self.pending):
+            publishers = self.node.get_publishers_info_by_topic(topic)
+            if not publishers:
+                continue
+            types = {info.topic_type for info in publishers}
+            if len(types) != 1:
+                raise CliError(f'{topic} has publishers of several types: {sorted(types)}')
+            msgtype = types.pop()
+            reliable = all(info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+                           for info in publishers)
+            reliability = 'reliable' if reliable else 'best_effort'
+            connection = bags.add_typed_connection(self.writer, topic, msgtype)
+            self.subscriptions.append(self.node.create_subscription(
+                message_class(msgtype), topic, lambda data, c=connection: self.write(c, data),
+                qos_profile(reliability, 100), raw=True))
+            self.pending.remove(topic)
+            print(f'recording {topic} ({msgtype}, {reliability})', flush=True)
+
+    def write(self, connection, data):
+        """Write one received message at its reception time."""
+        self.writer.write(connection, self.node.get_clock().now().nanoseconds, data)
+        self.count += 1
+
+
+def record(args):
+    """Record until a signal, --duration or --max-messages; the bag is closed in every case."""
+    started = time.monotonic()
+    deadline = started + args.duration if args.duration else float('inf')
+    with bags.bag_writer(args.output, args.storage) as writer, \
+            ros_node('face_detector_bag_record') as (node, stop):
+        recorder = Recorder(node, writer, args.topics)
+        executor = SingleThreadedExecutor(context=node.context)
+        executor.add_node(node)
+        print(f'waiting for publishers on {", ".join(recorder.pending)}', flush=True)
+        while not stop.is_set() and time.monotonic() < deadline and (
+                args.max_messages is None or recorder.count < args.max_messages):
+            if recorder.pending:
+                recorder.subscribe_ready()
+            executor.spin_once(timeout_sec=0.05)
+        executor.shutdown()
+    if recorder.pending:
+        print(f'no publishers showed on {", ".join(recorder.pending)}', file=sys.stderr)
+    print(f'recorded {recorder.count} messages in {time.monotonic() - started:.1f} s to '
+          f'{args.output}')
+
+
+def process(args):
+    """Run detector and tracker over the bag; print a summary."""
+    summary = bags.process_bag(args.input, args.output, image_topic=args.image_topic,
+                               params_file=args.params_file, model=args.model,
+                               device=args.device, annotate=args.annotate,
+                               storage=args.storage)
+    if args.mot:
+        with atomic_output_file(args.mot) as stream:
+            write_mot(stream, summary.mot_rows())
+    fps = summary.frames / summary.seconds if summary.seconds else 0.0
+    print(f'{summary.frames} images on {summary.image_topic}: {summary.detections} detections, '
+          f'{len(summary.mot_rows())} track boxes, track ids {summary.ids}, {fps:.1f} images/s; '
+          f'wrote {args.output}')
+
+
+@console_main
+def main(argv=None):
+    """Run face-detector-bag."""
+    args = parse_args(argv)
+    {'play': play, 'record': record, 'process': process}[args.command](args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
