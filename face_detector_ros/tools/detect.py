@@ -1,0 +1,173 @@
+"""face-detect: find faces in images, folders of images and videos, offline."""
+
+import argparse
+import contextlib
+import json
+import logging
+from pathlib import Path
+import sys
+import time
+
+import cv2
+from face_detector_ros import cli
+from face_detector_ros.drawing import draw_detections
+from face_detector_ros.engine import EngineError, InferenceEngine
+from face_detector_ros.models import DEFAULT_MODEL, load_card, shipped_models
+import numpy as np
+from tqdm import tqdm
+
+IMAGE_SUFFIXES = ('.bmp', '.jpeg', '.jpg', '.pgm', '.png', '.ppm', '.tif', '.tiff', '.webp')
+VIDEO_SUFFIXES = ('.avi', '.m4v', '.mkv', '.mov', '.mp4', '.mpeg', '.mpg', '.webm')
+
+
+def media_files(paths):
+    """Return the image and video files named by `paths` (a folder gives its files, sorted)."""
+    found = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            inside = sorted(entry for entry in path.iterdir()
+                            if entry.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+            if not inside:
+                raise cli.CliError(f'folder {path} holds no images or videos')
+            found += inside
+        elif not path.exists():
+            raise cli.CliError(f'no such file or folder: {path}')
+        elif path.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+            raise cli.CliError(f'{path} is neither an image ({" ".join(IMAGE_SUFFIXES)}) nor a '
+                               f'video ({" ".join(VIDEO_SUFFIXES)})')
+        else:
+            found.append(path)
+    return found
+
+
+def frames(path):
+    """Yield (frame number, BGR image) of an image file (one frame) or a video."""
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise cli.CliError(f'cannot read image {path}: not an image OpenCV can decode')
+        yield 0, image
+        return
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    try:
+        while True:
+            ok, image = capture.read()
+            if not ok:
+                break
+            yield count, image
+            count += 1
+    finally:
+        capture.release()
+    if count == 0:
+        raise cli.CliError(f'cannot read video {path}: no frame could be decoded')
+
+
+def record(source, number, image, detections, labels):
+    """Return the JSON record of one frame; boxes in image pixels, clipped to the image."""
+    height, width = image.shape[:2]
+    boxes = np.clip(detections.boxes, 0, [width, height, width, height])
+    return {'source': str(source), 'frame': number, 'width': width, 'height': height,
+            'detections': [{'bbox': [round(float(v), 2) for v in box],
+                            'score': round(float(score), 4),
+                            'label': labels[class_id]}
+                           for box, score, class_id in zip(boxes, detections.scores,
+                                                           detections.class_ids)]}
+
+
+def list_models():
+    """Print the shipped model names, one per line, the name first."""
+    for name in shipped_models():
+        card = load_card(name)
+        marker = ' (default)' if name == DEFAULT_MODEL else ''
+        print(f'{name}\t{card["description"]}{marker}')
+
+
+@cli.console_main
+def main(argv=None):
+    """Run face-detect."""
+    parser = argparse.ArgumentParser(
+        prog='face-detect',
+        description='Find faces in images, folders and videos. Prints one line per image or '
+                    'frame (JSON lines with --json, boxes in pixels of the original image) and '
+                    'with --output-dir writes annotated images.')
+    parser.add_argument('paths', nargs='*', metavar='PATH', help='image, folder or video')
+    parser.add_argument('--model', default=DEFAULT_MODEL,
+                        help=f'shipped model name, model card .yaml or model file with a card '
+                             f'beside it (default {DEFAULT_MODEL}; see --list-models)')
+    parser.add_argument('--device', default='CPU',
+                        help='OpenVINO devices in order of preference, e.g. MYRIAD,GPU,CPU '
+                             '(default CPU)')
+    parser.add_argument('--threshold', type=float,
+                        help="score threshold in [0, 1] (default: the model card's)")
+    parser.add_argument('--json', action='store_true', help='print JSON lines')
+    parser.add_argument('--output-dir', type=Path,
+                        help='write annotated images here (new or empty folder)')
+    parser.add_argument('--list-models', action='store_true',
+                        help='print the shipped model names and exit')
+    args = parser.parse_args(argv)
+    # Device fallback warnings (e.g. MYRIAD missing) are worth a line each.
+    logging.basicConfig(level=logging.WARNING, format='face-detect: warning: %(message)s')
+    if args.list_models:
+        list_models()
+        return 0
+    if not args.paths:
+        raise cli.CliError('give at least one image, folder or video (or --list-models)')
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise cli.CliError(f'--threshold must be in [0, 1], got {args.threshold}')
+    files = media_files(args.paths)
+    try:
+        engine = InferenceEngine(args.model, device=args.device)
+    except EngineError as error:
+        raise cli.CliError(str(error)) from error
+    if args.threshold is not None:
+        engine.score_threshold = args.threshold
+    output = cli.atomic_output_dir(args.output_dir) if args.output_dir else \
+        contextlib.nullcontext()
+    count = faces = 0
+    started = time.perf_counter()
+    with output as out_dir:
+        names = set()
+        for path in tqdm(files, unit='file', disable=None, file=sys.stderr):
+            for number, image in frames(path):
+                try:
+                    found = engine.detect(image)
+                except EngineError as error:
+                    raise cli.CliError(str(error)) from error
+                count += 1
+                faces += len(found)
+                line = record(path, number, image, found, engine.labels)
+                if args.json:
+                    print(json.dumps(line))
+                else:
+                    print(f'{path} frame {number}: {len(found)} face(s)' + ''.join(
+                        f' [{", ".join(f"{v:.0f}" for v in item["bbox"])}] {item["score"]:.2f}'
+                        for item in line['detections']))
+                if out_dir is not None:
+                    write_annotated(out_dir, names, path, number, image, found, engine.labels)
+    elapsed = time.perf_counter() - started
+    print(f'{count} image(s) or frame(s) from {len(files)} file(s), {faces} face(s), '
+          f'{1e3 * elapsed / max(count, 1):.1f} ms each on {engine.device} with '
+          f'{engine.card["name"]}' + (f'; annotated in {args.output_dir}'
+                                      if args.output_dir else ''), file=sys.stderr)
+    return 0
+
+
+def write_annotated(out_dir, names, path, number, image, found, labels):
+    """Write one annotated frame as PNG, named after its source (and frame, for videos)."""
+    stem = path.stem if path.suffix.lower() in IMAGE_SUFFIXES else f'{path.stem}_{number:06d}'
+    name, copy = f'{stem}.png', 1
+    while name in names:
+        copy += 1
+        name = f'{stem}_{copy}.png'
+    names.add(name)
+    annotated = draw_detections(image.copy(), found.boxes,
+                                [labels[class_id] for class_id in found.class_ids],
+                                found.scores, keypoints=found.keypoints)
+    if not cv2.imwrite(str(Path(out_dir) / name), annotated):
+        raise cli.CliError(f'cannot write {Path(out_dir) / name}')
+
+
+if __name__ == '__main__':
+    sys.exit(main())
