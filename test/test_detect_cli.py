@@ -16,13 +16,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 def run(*args):
     """Run face-detect from the repository root; return the completed process (text output)."""
-    return subprocess.run([sys.executable, '-m', 'face_detector_ros.tools.detect', *map(str, args)],
-                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    command = [sys.executable, '-m', 'face_detector_ros.tools.detect', *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO)
 
 
 @pytest.fixture(scope='module')
 def media(tmp_path_factory):
-    """A folder with a face photo, a photo without faces and a 3-frame video of the face."""
+    """Return a folder with a face photo, a photo without faces and a 3-frame video of the face."""
     folder = tmp_path_factory.mktemp('media')
     astronaut = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
     cv2.imwrite(str(folder / 'astronaut.png'), astronaut)
