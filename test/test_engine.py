@@ -1,6 +1,7 @@
 """The OpenVINO engine on real models and real photos: accuracy, mapping, devices, pipelining."""
 
 import logging
+from pathlib import Path
 import shutil
 import threading
 import time
@@ -310,3 +311,43 @@ def test_bad_engine_settings_are_refused():
 
 def test_the_openvino_shim_imports_the_current_api():
     assert engine_module.Core is openvino.Core
+
+
+def test_openvino_ir_gives_the_same_faces_as_the_tflite_file(engines, tmp_path):
+    card = load_card('blazeface_short_range')
+    openvino.save_model(openvino.Core().read_model(card['path']), tmp_path / 'blazeface.xml')
+    text = Path(card['card_path']).read_text()
+    (tmp_path / 'blazeface_ir.yaml').write_text(
+        text.replace(f'file: {card["file"]}', 'file: blazeface.xml'))
+    engine = InferenceEngine(str(tmp_path / 'blazeface.xml'))
+    assert engine.card['name'] == 'blazeface_ir'
+    reference = engines['blazeface_short_range'].detect(photo('astronaut'))
+    np.testing.assert_allclose(engine.detect(photo('astronaut')).boxes, reference.boxes,
+                               atol=1e-3)
+
+
+def test_an_onnx_ssd_model_in_nchw_bgr_is_read_decoded_and_mapped_back(tmp_path):
+    onnx = pytest.importorskip('onnx')
+    helper = onnx.helper
+    # DetectionOutput rows (image, label, score, x1, y1, x2, y2), normalised, for any input: the
+    # input only feeds a zero so that the graph depends on it.
+    rows = np.array([[[[0, 0, 0.9, 0.5, 0.5, 0.75, 0.75], [0, 0, 0.1, 0, 0, 1, 1]]]], np.float32)
+    graph = helper.make_graph(
+        [helper.make_node('ReduceMax', ['image'], ['peak'], keepdims=0),
+         helper.make_node('Mul', ['peak', 'zero'], ['nothing']),
+         helper.make_node('Add', ['rows', 'nothing'], ['detections'])],
+        'constant_ssd',
+        [helper.make_tensor_value_info('image', onnx.TensorProto.FLOAT, [1, 3, 300, 300])],
+        [helper.make_tensor_value_info('detections', onnx.TensorProto.FLOAT, [1, 1, 2, 7])],
+        [onnx.numpy_helper.from_array(rows, 'rows'),
+         onnx.numpy_helper.from_array(np.float32(0), 'zero')])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)]),
+              tmp_path / 'ssd.onnx')
+    (tmp_path / 'ssd.yaml').write_text(
+        'file: ssd.onnx\ndecoder: ssd\ninput_size: [300, 300]\ninput_layout: nchw\n'
+        'color_order: bgr\nmean: [104, 117, 123]\nlabels: [face]\n')
+    engine = InferenceEngine(str(tmp_path / 'ssd.onnx'))
+    found = engine.detect(np.zeros((300, 600, 3), np.uint8))
+    # Letterbox: scale 0.5, 75 px of padding above; model box (150, 150, 225, 225).
+    np.testing.assert_allclose(found.boxes, [[300, 150, 450, 300]], atol=1e-3)
+    np.testing.assert_allclose(found.scores, [0.9])
