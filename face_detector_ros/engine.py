@@ -350,8 +350,12 @@ class InferenceEngine:
         return frame
 
     def _launch(self, frame):
-        """Start a frame on a free slot of the current device, failing over if it raises."""
+        """Start a new frame on the current device (a free slot is there), failing over."""
         for _ in range(len(self.devices) + 1):
+            if not self._runner.free:  # the device before took frames with it: wait
+                self.dropped += self._pending is not None
+                self._pending = frame
+                return
             runner = self._runner
             slot = runner.free.pop()
             try:
@@ -387,20 +391,31 @@ class InferenceEngine:
                 self._launch(pending)
 
     def _fail_over(self, failed, error):
-        """Replace a device that raised at run time and rerun the frames it held."""
-        if failed is not self._runner:
-            return
-        self.logger.warning('device %s failed at run time: %s; switching to the next device',
-                            failed.device, short_reason(error))
-        count = len(self.devices)
-        self._runner = self._compile_from([(failed.index + step) % count
-                                           for step in range(1, count + 1)])
-        self._next_retry = time.monotonic() + self.retry_interval
-        stranded = [frame for frame in self._in_flight if frame.runner is failed]
-        self._in_flight = collections.deque(frame for frame in self._in_flight
-                                            if frame.runner is not failed)
-        for frame in stranded:
-            self._launch(frame)
+        """Leave a device that raised at run time; rerun the frames it held, in their place."""
+        if failed is self._runner:
+            self.logger.warning('device %s failed at run time: %s; switching to the next '
+                                'device', failed.device, short_reason(error))
+            count = len(self.devices)
+            self._runner = self._compile_from([(failed.index + step) % count
+                                               for step in range(1, count + 1)])
+            self._next_retry = time.monotonic() + self.retry_interval
+        for frame in [frame for frame in self._in_flight if frame.runner is failed]:
+            if not self._restart(frame):
+                self._in_flight.remove(frame)
+                self.dropped += 1
+
+    def _restart(self, frame):
+        """Start an in-flight frame again on the current device; return whether it started."""
+        if not self._runner.free:
+            return False
+        slot = self._runner.free.pop()
+        try:
+            _start(slot, frame.tensors)
+        except RuntimeError:  # this device fails too: the next poll or launch moves on
+            self._runner.free.append(slot)
+            return False
+        frame.runner, frame.slot, frame.started = self._runner, slot, time.perf_counter()
+        return True
 
     def _maybe_return_to_preferred(self):
         """Every retry_interval, try the devices preferred to the current one again."""
