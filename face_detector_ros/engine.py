@@ -17,9 +17,9 @@ from face_detector_ros.detections import Detections
 from face_detector_ros.models import load_card, ModelError
 import numpy as np
 try:  # OpenVINO 2023.1 and newer
-    from openvino import Core, Layout, Type
+    from openvino import Core, Layout, PartialShape, Type
 except ImportError:  # 2022.3 LTS, the last with the MYRIAD plugin
-    from openvino.runtime import Core, Layout, Type
+    from openvino.runtime import Core, Layout, PartialShape, Type
 from openvino.preprocess import PrePostProcessor
 
 PRECISIONS = ('f32', 'f16', 'bf16')
@@ -272,7 +272,7 @@ class InferenceEngine:
         wanted = [1, 3, height, width] if layout == 'nchw' else [1, height, width, 3]
         if reshape or not shape.is_static:
             try:
-                model.reshape({model.inputs[0]: wanted})
+                model.reshape({model.inputs[0]: PartialShape(wanted)})
             except RuntimeError as error:
                 raise ModelError(f'model file {path} cannot take input {width}x{height}: '
                                  f'{short_reason(error)}') from error
