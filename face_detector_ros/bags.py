@@ -15,6 +15,7 @@ import sqlite3
 import struct
 import time
 
+import apsw
 from face_detector_ros.cli import atomic_output_dir, CliError
 from face_detector_ros.drawing import draw_detections
 from face_detector_ros.engine import InferenceEngine
@@ -26,6 +27,7 @@ from face_detector_ros.tracking import CentroidTracker
 import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.rosbag2.errors import ReaderError, WriterError
+from rosbags.serde import SerdeError
 from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 from rosbags.typesys.base import TypesysError
 from tqdm import tqdm
@@ -34,9 +36,10 @@ import yaml
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 DETECTIONS_TYPE = 'vision_msgs/msg/Detection2DArray'
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
-# What a damaged bag makes rosbags raise, besides its own ReaderError.
-_READ_ERRORS = (ReaderError, OSError, EOFError, struct.error, sqlite3.Error, ValueError,
-                KeyError, IndexError, TypesysError, AssertionError)
+# What a damaged bag makes rosbags raise besides ReaderError (a garbage length field: MemoryError).
+_READ_ERRORS = (ReaderError, OSError, EOFError, struct.error, sqlite3.Error, apsw.Error,
+                ValueError, KeyError, IndexError, MemoryError, SerdeError, TypesysError,
+                AssertionError)
 TRACKER_PARAMETERS = ('min_hits', 'max_age', 'distance_gate', 'size_gate', 'measurement_noise',
                       'acceleration_noise')
 
@@ -106,7 +109,7 @@ def open_bag(path):
         reader = Reader(path)
         reader.open()
     except _READ_ERRORS as error:
-        raise CliError(f'cannot read bag {path}: {error} (truncated or corrupt?)') from None
+        raise _damaged(path, error) from None
     try:
         yield reader
     finally:
@@ -119,8 +122,12 @@ def read_messages(reader, connections=()):
     try:
         yield from reader.messages(connections=connections)
     except _READ_ERRORS as error:
-        raise CliError(f'cannot read bag {reader.path}: {error} (truncated or corrupt?)') \
-            from None
+        raise _damaged(reader.path, error) from None
+
+
+def _damaged(path, error):
+    return CliError(f'cannot read bag {path}: {str(error) or type(error).__name__} '
+                    '(truncated or corrupt?)')
 
 
 def select_connections(reader, topics=None):
@@ -292,50 +299,55 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
     from rclpy.serialization import serialize_message
 
     params_file = Path(params_file or default_params_file())
-    engine = make_engine(node_parameters(params_file, 'face_detector'), model, device)
-    tracker = make_tracker(node_parameters(params_file, 'face_tracker'))
     store = typestore()
-    with open_bag(source) as reader, bag_writer(output, storage) as writer:
+    with open_bag(source) as reader:
         images = image_connection(reader, image_topic)
+        engine = make_engine(node_parameters(params_file, 'face_detector'), model, device)
+        tracker = make_tracker(node_parameters(params_file, 'face_tracker'))
         summary = ProcessSummary(images.topic)
-        outputs = {conn.id: copy_connection(writer, conn) for conn in reader.connections}
-        detections_conn = add_typed_connection(
-            writer, sibling_topic(images.topic, 'detections'), DETECTIONS_TYPE)
-        tracks_conn = add_typed_connection(
-            writer, sibling_topic(images.topic, 'tracks'), DETECTIONS_TYPE)
-        overlay_conn = (add_typed_connection(writer, sibling_topic(images.topic, 'tracks_image'),
-                                             'sensor_msgs/msg/Image') if annotate else None)
         started = time.perf_counter()
-        for conn, timestamp, data in tqdm(read_messages(reader), total=reader.message_count,
-                                          unit='msg', disable=not progress, leave=False):
-            writer.write(outputs[conn.id], timestamp, data)
-            if conn.topic != images.topic:
-                continue
-            try:
-                msg = store.deserialize_cdr(data, conn.msgtype)
-                image = to_bgr8(msg)
-            except (ImageConversionError, *_READ_ERRORS) as error:
-                raise CliError(f'image {summary.frames + 1} on {images.topic} cannot be '
-                               f'decoded: {error}') from None
-            found = engine.detect(image)
-            labels = [engine.labels[i] for i in found.class_ids]
-            tracks = tracker.update(found.boxes, found.scores, labels, stamp_seconds(msg.header))
-            header = ros_header(msg.header)
-            boxes = [t.box for t in tracks]
-            scores = [t.score for t in tracks]
-            track_labels = [t.label for t in tracks]
-            ids = [t.id for t in tracks]
-            writer.write(detections_conn, timestamp, serialize_message(boxes_to_detection_array(
-                header, found.boxes, found.scores, labels)))
-            writer.write(tracks_conn, timestamp, serialize_message(boxes_to_detection_array(
-                header, boxes, scores, track_labels, ids=ids)))
-            if overlay_conn is not None:
-                overlay = draw_detections(image, boxes, track_labels, scores, ids=ids)
-                writer.write(overlay_conn, timestamp, serialize_message(
-                    numpy_to_image(overlay, 'bgr8', header=header)))
-            summary.frames += 1
-            summary.detections += len(found)
-            summary.track_rows.append(rows_from_boxes(
-                summary.frames, [int(i) for i in ids], boxes, scores))
+        with bag_writer(output, storage) as writer:
+            outputs = {conn.id: copy_connection(writer, conn) for conn in reader.connections}
+            results = {name: add_typed_connection(writer, sibling_topic(images.topic, name),
+                                                  DETECTIONS_TYPE)
+                       for name in ('detections', 'tracks')}
+            if annotate:
+                results['tracks_image'] = add_typed_connection(
+                    writer, sibling_topic(images.topic, 'tracks_image'),
+                    'sensor_msgs/msg/Image')
+            for conn, timestamp, data in tqdm(read_messages(reader), total=reader.message_count,
+                                              unit='msg', disable=not progress, leave=False):
+                writer.write(outputs[conn.id], timestamp, data)
+                if conn.topic != images.topic:
+                    continue
+                try:
+                    msg = store.deserialize_cdr(data, conn.msgtype)
+                    image = to_bgr8(msg)
+                except (ImageConversionError, *_READ_ERRORS) as error:
+                    raise CliError(f'image {summary.frames + 1} on {images.topic} cannot be '
+                                   f'decoded: {error}') from None
+                found = engine.detect(image)
+                labels = [engine.labels[i] for i in found.class_ids]
+                tracks = tracker.update(found.boxes, found.scores, labels,
+                                        stamp_seconds(msg.header))
+                header = ros_header(msg.header)
+                boxes = [t.box for t in tracks]
+                scores = [t.score for t in tracks]
+                track_labels = [t.label for t in tracks]
+                ids = [t.id for t in tracks]
+                messages = {
+                    'detections': boxes_to_detection_array(header, found.boxes, found.scores,
+                                                           labels),
+                    'tracks': boxes_to_detection_array(header, boxes, scores, track_labels,
+                                                       ids=ids)}
+                if annotate:
+                    overlay = draw_detections(image, boxes, track_labels, scores, ids=ids)
+                    messages['tracks_image'] = numpy_to_image(overlay, 'bgr8', header=header)
+                for name, message in messages.items():
+                    writer.write(results[name], timestamp, serialize_message(message))
+                summary.frames += 1
+                summary.detections += len(found)
+                summary.track_rows.append(rows_from_boxes(
+                    summary.frames, [int(i) for i in ids], boxes, scores))
         summary.seconds = time.perf_counter() - started
     return summary
