@@ -3,6 +3,7 @@
 import hashlib
 import json
 from pathlib import Path
+import re
 import signal
 import subprocess
 import sys
@@ -270,3 +271,23 @@ def test_play_through_live_nodes_gives_process_tracks(tmp_path):
     assert len(messages['/camera/detections']) == FRAMES
     expected = np.loadtxt(EXPECTED, delimiter=',')[:, :6]
     assert_tracks_match(tracks_to_mot(tracks, frame_of), expected)
+
+
+def test_play_loops_until_interrupted_and_record_stops_after_duration(ros_node, tmp_path):
+    node, executor = ros_node
+    images = []
+    node.create_subscription(CompressedImage, IMAGE_TOPIC, images.append, QoSProfile(depth=50))
+    out = tmp_path / 'idle'
+    with NodeProcess([*TOOL, 'record', str(out), '--topics', '/nobody', '--duration', '1'],
+                     tmp_path / 'record.log') as recorder, \
+            NodeProcess([*TOOL, 'play', str(SAMPLE), '--rate', '10', '--loop', '--topics',
+                         IMAGE_TOPIC, '--wait-for-subscribers', '1'],
+                        tmp_path / 'play.log') as play:
+        assert spin_until(executor, lambda: len(images) > FRAMES + 5, 30), play.output()
+        assert play.stop() == 0, play.output()
+        assert recorder.wait(timeout=10) == 0, recorder.output()
+    played = re.search(r'played (\d+) messages .* \((\d+) passes\)', play.output())
+    assert played and int(played[1]) > FRAMES and int(played[2]) >= 2, play.output()
+    assert 'no publishers showed on /nobody' in recorder.output()
+    with Reader(out) as reader:
+        assert reader.message_count == 0
