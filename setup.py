@@ -31,7 +31,8 @@ setup(
     install_requires=['setuptools'],
     extras_require={
         'test': ['pytest', 'pycocotools', 'scikit-image'],
-        'train': ['torch'],
+        'train': ['torch', 'onnx'],
+        'int8': ['nncf'],
     },
     zip_safe=True,
     maintainer='face_detector_ros developers',

@@ -2,7 +2,7 @@
 face-detector-pipeline: camera, detector and tracker in one process.
 
 The nodes are the same classes `ros2 launch` starts in three processes, here on one
-MultiThreadedExecutor: no copies between processes, one DDS participant set, and a way to run the
+executor: no copies between processes, one DDS participant set, and a way to run the
 whole pipeline where `ros2 launch` is not installed. Parameters come from the same YAML file:
 
     face-detector-pipeline [--without-camera] [--ros-args --params-file my.yaml]
@@ -19,7 +19,7 @@ from face_detector_ros.paths import share_dir
 from face_detector_ros.ros_common import ExternalShutdownException
 from face_detector_ros.tracker_node import TrackerNode
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 
 # Detector and tracker read the camera's image_raw, as the launch file remaps them.
 IMAGE_REMAP = ['--ros-args', '-r', 'image:=image_raw']
@@ -60,7 +60,10 @@ def main(argv=None):
             return 1
         if any(getattr(node, 'finished', False) for node in nodes):
             return 1  # the detector could not configure; it said why
-        executor = MultiThreadedExecutor(num_threads=4)
+        # One thread: rclpy's MultiThreadedExecutor took a whole core and delivered 75-79 %
+        # of the frames at 65-116 ms (benchmarks/bench_pipeline.py); the work per frame is a
+        # few milliseconds, so a single thread keeps up at 30 FPS with a third of the CPU.
+        executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
         while rclpy.ok() and not any(getattr(node, 'finished', False) for node in nodes):

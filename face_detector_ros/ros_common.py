@@ -6,6 +6,7 @@ import sys
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 try:  # Humble has no ExternalShutdownException in rclpy.executors
@@ -74,8 +75,10 @@ def run_node(make_node, args=None):
         except (RuntimeError, ValueError) as error:
             rclpy.logging.get_logger('face_detector_ros').fatal(str(error))
             return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         while rclpy.ok() and not getattr(node, 'finished', False):
-            rclpy.spin_once(node, timeout_sec=0.1)
+            executor.spin_once(timeout_sec=0.1)
         return getattr(node, 'exit_code', 0)
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
