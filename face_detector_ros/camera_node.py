@@ -4,7 +4,8 @@ import time
 
 from face_detector_ros import camera_source
 from face_detector_ros.image_conversion import convert_encoding, numpy_to_image
-from face_detector_ros.ros_common import declare_parameters, Param, qos_profile, run_node
+from face_detector_ros.ros_common import (declare_parameters, Param, qos_profile, run_node,
+                                          steady_clock, SubscriberGate)
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -50,22 +51,16 @@ class CameraNode(Node):
         self.published = 0
         self.backoff = camera_source.Backoff()
         self.retry_at = None
-        self.matched_at = None
-        self.timer = self.create_timer(1.0 / p['fps'], self.tick)
+        self.subscriber_gate = SubscriberGate([self.image_pub], p['wait_for_subscribers'])
+        # Frames are paced in real time, even if someone runs the camera with use_sim_time.
+        self.timer = self.create_timer(1.0 / p['fps'], self.tick, clock=steady_clock())
         self.get_logger().info(
             f'publishing {p["source"]} at {p["fps"]:g} fps as {p["encoding"]} '
             f'({p["qos_reliability"]}, frame_id {p["frame_id"]})')
 
     def tick(self):
-        if self.params['wait_for_subscribers']:
-            if self.image_pub.get_subscription_count() < self.params['wait_for_subscribers']:
-                self.matched_at = None
-                return
-            # The publisher matches first; give the subscribers' side a moment to match too.
-            self.matched_at = self.matched_at or time.monotonic()
-            if time.monotonic() - self.matched_at < 0.5:
-                return
-            self.params['wait_for_subscribers'] = 0  # once started, never pause again
+        if not self.subscriber_gate.ready():
+            return
         if self.retry_at is not None:
             if time.monotonic() < self.retry_at:
                 return

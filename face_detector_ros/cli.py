@@ -47,6 +47,7 @@ def atomic_output_dir(path, overwrite=False):
                            'remove it or choose another path')
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f'.{path.name}.partial-', dir=path.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result should not be
     try:
         yield staging
     except BaseException:
@@ -70,8 +71,15 @@ def atomic_output_file(path, mode='w'):
     try:
         with os.fdopen(fd, mode) as stream:
             yield stream
+        os.chmod(staging, 0o666 & ~_umask())  # mkstemp makes it private; the result should not be
         os.replace(staging, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(staging)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -16,14 +16,8 @@ from face_detector_ros.image_conversion import ImageConversionError, numpy_to_im
 from face_detector_ros.messages import boxes_to_detection_array
 from face_detector_ros.models import ModelError
 from face_detector_ros.rates import RateCounter
-from face_detector_ros.ros_common import (
-    declare_parameters,
-    forward_logging,
-    Param,
-    qos_profile,
-    run_node,
-    stamp_to_seconds,
-)
+from face_detector_ros.ros_common import (declare_parameters, forward_logging, Param, qos_profile,
+                                          run_node, stamp_to_seconds, steady_clock)
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import ReliabilityPolicy
@@ -93,12 +87,13 @@ class DetectorNode(LifecycleNode):
         self.diagnostics_pub = self.create_publisher(
             DiagnosticArray, '/diagnostics', qos_profile('reliable', 10))
         self.diagnostics_timer = self.create_timer(self.params['diagnostics_period'],
-                                                   self.publish_diagnostics)
+                                                   self.publish_diagnostics, clock=steady_clock())
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state):
         self.subscribe_images()
-        self.results_timer = self.create_timer(0.01, self.publish_ready_results)
+        self.results_timer = self.create_timer(0.01, self.publish_ready_results,
+                                               clock=steady_clock())
         return super().on_activate(state)
 
     def on_deactivate(self, state):
@@ -166,7 +161,8 @@ class DetectorNode(LifecycleNode):
             publishers = self.get_publishers_info_by_topic(self.resolve_topic_name(topic))
             if not publishers:
                 if self.qos_timer is None:
-                    self.qos_timer = self.create_timer(0.2, self.subscribe_images)
+                    self.qos_timer = self.create_timer(0.2, self.subscribe_images,
+                                                       clock=steady_clock())
                 return
             reliable = all(info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
                            for info in publishers)

@@ -3,9 +3,11 @@
 from dataclasses import dataclass
 import logging
 import sys
+import time
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -52,6 +54,39 @@ def qos_profile(reliability, depth):
         raise ValueError(f'QoS reliability {reliability!r} is not reliable or best_effort')
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
                       reliability=policies[reliability])
+
+
+class SubscriberGate:
+    """
+    Tells when every publisher has `count` matched subscribers, and has had them a moment.
+
+    A publisher sees a subscriber matched before the subscriber's side has finished matching
+    it; messages sent in between are lost, so `ready()` waits `settle` seconds more. Once
+    ready it stays ready. With count 0 it is ready at once.
+    """
+
+    def __init__(self, publishers, count, settle=0.5):
+        self.publishers = list(publishers)
+        self.count = count
+        self.settle = settle
+        self.matched_at = None
+        self.open = count <= 0
+
+    def ready(self):
+        """Return True once the subscribers are there and settled."""
+        if self.open:
+            return True
+        if any(p.get_subscription_count() < self.count for p in self.publishers):
+            self.matched_at = None
+            return False
+        self.matched_at = self.matched_at or time.monotonic()
+        self.open = time.monotonic() - self.matched_at >= self.settle
+        return self.open
+
+
+def steady_clock():
+    """Return a clock for housekeeping timers that must run under use_sim_time too."""
+    return Clock(clock_type=ClockType.STEADY_TIME)
 
 
 def stamp_to_seconds(stamp):

@@ -5,7 +5,8 @@ from face_detector_ros.face_geometry import CameraModel, locate_faces, Uncalibra
 from face_detector_ros.image_conversion import ImageConversionError, numpy_to_image, to_bgr8
 from face_detector_ros.messages import boxes_to_detection_array, detection_array_to_boxes
 from face_detector_ros.ros_common import (declare_parameters, forward_logging, Param,
-                                          qos_profile, run_node, stamp_to_seconds)
+                                          qos_profile, run_node, stamp_to_seconds,
+                                          steady_clock)
 from face_detector_ros.stamp_matcher import StampMatcher
 from face_detector_ros.tracking import CentroidTracker
 from geometry_msgs.msg import PoseWithCovariance
@@ -56,7 +57,7 @@ class TrackerNode(Node):
         self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info,
                                  qos_profile('best_effort', 1))
         self.image_sub = None
-        self.create_timer(0.5, self.follow_overlay_subscribers)
+        self.create_timer(0.5, self.follow_overlay_subscribers, clock=steady_clock())
         self.add_on_set_parameters_callback(self.on_set_parameters)
 
     def on_set_parameters(self, parameters):

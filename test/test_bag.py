@@ -230,20 +230,19 @@ def test_record_sigint_mid_stream_leaves_readable_bag(ros_node, tmp_path):
     messages, connections = read_bag(out)
     assert connections['/chatter'].msgtype == 'std_msgs/msg/String'
     chatter = [deserialize_message(data, String).data for _, data in messages['/chatter']]
-    # Everything before the signal arrived, in order, nothing after the bag closed is missing
-    # from its middle.
-    assert len(chatter) >= 21 and chatter == [str(i) for i in range(len(chatter))]
+    # The bag holds an unbroken, ordered prefix of what was sent: at least the messages well
+    # before the signal (the last few may still have been in flight when it came).
+    assert len(chatter) >= 15 and chatter == [str(i) for i in range(len(chatter))]
     assert not [p for p in tmp_path.iterdir() if '.partial-' in p.name]
 
 
 def test_play_through_live_nodes_gives_process_tracks(tmp_path):
     """Bag through play, detector_node, tracker_node and record gives the tracks of process."""
     common = ['--ros-args', '-r', '__ns:=/camera', '-p', 'use_sim_time:=true']
-    # image_qos reliable: with 'auto' the detector polls for the camera on a ROS-time timer,
-    # which under use_sim_time waits for /clock, while play waits for the detector.
+    # image_qos stays 'auto': its graph polling runs on a steady clock, so under use_sim_time
+    # the detector finds the player before /clock moves.
     detector_args = [*common, '-r', f'image/compressed:={IMAGE_TOPIC}',
-                     '-p', 'input_type:=compressed', '-p', 'image_qos:=reliable',
-                     '-p', 'device:=CPU']
+                     '-p', 'input_type:=compressed', '-p', 'device:=CPU']
     out = tmp_path / 'live'
     with NodeProcess([executable('detector_node'), *detector_args],
                      tmp_path / 'detector.log') as detector, \

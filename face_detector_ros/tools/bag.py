@@ -20,7 +20,7 @@ import time
 from face_detector_ros import bags
 from face_detector_ros.cli import atomic_output_file, CliError, console_main
 from face_detector_ros.mot import write_mot
-from face_detector_ros.ros_common import qos_profile
+from face_detector_ros.ros_common import qos_profile, SubscriberGate
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import ReliabilityPolicy
@@ -137,9 +137,8 @@ def play(args):
         if args.wait_for_subscribers > 0:
             print(f'waiting for {args.wait_for_subscribers} subscriber(s) on '
                   f'{", ".join(by_topic)}', flush=True)
-            while not stop.is_set() and any(pub.get_subscription_count() <
-                                            args.wait_for_subscribers
-                                            for pub in by_topic.values()):
+            gate = SubscriberGate(by_topic.values(), args.wait_for_subscribers)
+            while not stop.is_set() and not gate.ready():
                 time.sleep(0.05)
         played, passes, started = 0, 0, time.monotonic()
         while not stop.is_set() and (passes == 0 or args.loop):
