@@ -54,8 +54,13 @@ test: venv
 demo: venv
 	$(PY) -m face_detector_ros.demo --output out/demo
 
+# Figures for docs/ and README.md; each script prints ratios against a baseline run beside it.
+BENCHMARKS := bench_detector bench_decoders bench_tracking bench_pipeline bench_export
 bench: venv
-	$(PY) benchmarks/run_all.py
+	mkdir -p out/bench
+	for name in $(BENCHMARKS); do \
+		echo "== $$name"; $(PY) benchmarks/$$name.py 2>&1 | grep -v '^\[WARN\]' | tee out/bench/$$name.txt; \
+	done
 
 lint: venv
 	$(VENV)/bin/ament_flake8 face_detector_ros test benchmarks launch setup.py
