@@ -1,9 +1,9 @@
 """WIDER Face ground truth: the `wider_face_{train,val}_bbx_gt.txt` files."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from face_detector_ros.datasets.annotations import Box, DatasetError
+from face_detector_ros.datasets.blocks import read_counted_blocks
 
 _FLAGS = ('blur', 'expression', 'illumination', 'invalid', 'occlusion', 'pose')
 
@@ -51,33 +51,7 @@ def read_wider_gt(path):
     illumination invalid occlusion pose` line per face; a count of 0 is followed by one line of
     zeros in the official files (tolerated when absent).
     """
-    path = Path(path)
-    try:
-        lines = [line.strip() for line in path.read_text(encoding='utf-8').splitlines()]
-    except (OSError, UnicodeDecodeError) as error:
-        raise DatasetError(f'{path}: cannot read ({error})') from None
-    numbered = [(number, line) for number, line in enumerate(lines, 1) if line]
-    images = []
-    position = 0
-    while position < len(numbered):
-        name_number, name = numbered[position]
-        if position + 1 >= len(numbered):
-            raise DatasetError(f'{path}:{name_number}: {name} has no face count')
-        number, count_text = numbered[position + 1]
-        try:
-            count = int(count_text)
-        except ValueError:
-            raise DatasetError(f'{path}:{number}: expected the face count of {name}, '
-                               f'found {count_text!r}') from None
-        position += 2
-        face_lines = numbered[position:position + count]
-        if len(face_lines) < count:
-            raise DatasetError(f'{path}: ends inside the block of {name}')
-        position += count
-        if count == 0 and position < len(numbered) and _is_zero_line(numbered[position][1]):
-            position += 1
-        images.append((name, [_parse_face(path, number, line) for number, line in face_lines]))
-    return images
+    return read_counted_blocks(path, _parse_face, empty_filler=_is_zero_line)
 
 
 def _parse_face(path, number, line):
