@@ -22,7 +22,7 @@ from face_detector_ros.engine import InferenceEngine
 from face_detector_ros.image_conversion import ImageConversionError, numpy_to_image, to_bgr8
 from face_detector_ros.messages import boxes_to_detection_array
 from face_detector_ros.mot import rows_from_boxes
-from face_detector_ros.paths import share_dir
+from face_detector_ros.paths import default_params_file
 from face_detector_ros.tracking import CentroidTracker
 import numpy as np
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
@@ -42,11 +42,6 @@ _READ_ERRORS = (ReaderError, OSError, EOFError, struct.error, sqlite3.Error, aps
                 AssertionError)
 TRACKER_PARAMETERS = ('min_hits', 'max_age', 'distance_gate', 'size_gate', 'measurement_noise',
                       'acceleration_noise')
-
-
-def default_params_file():
-    """Return the parameters file the launch files use (config/face_detector.yaml)."""
-    return share_dir() / 'config' / 'face_detector.yaml'
 
 
 def package_share(package):

@@ -19,7 +19,7 @@ from face_detector_ros import mot
 from face_detector_ros.cli import CliError, console_main
 from face_detector_ros.image_conversion import to_bgr8
 from face_detector_ros.messages import detection_array_to_boxes
-from face_detector_ros.paths import share_dir
+from face_detector_ros.paths import default_params_file
 from face_detector_ros.processes import executable, NodeProcess
 from face_detector_ros.rates import summarize
 import numpy as np
@@ -36,7 +36,7 @@ def isolate_dds():
 
 def start_nodes(frames_dir, fps, log_dir):
     """Start tracker, detector and camera; the camera waits for detector, overlay and watcher."""
-    params = str(share_dir() / 'config' / 'face_detector.yaml')
+    params = str(default_params_file())
     remap = ['-r', 'image:=image_raw']
     tracker = NodeProcess([executable('tracker_node'), '--ros-args', '--params-file', params,
                            *remap], log_dir / 'tracker.log')

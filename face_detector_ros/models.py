@@ -7,13 +7,13 @@ docs/model-cards.md; `load_card` fills the defaults and resolves `file` against 
 
 from pathlib import Path
 
+from face_detector_ros.paths import share_dir
 import yaml
 
 MODEL_SUFFIXES = ('.xml', '.onnx', '.tflite')
 CARD_SUFFIXES = ('.yaml', '.yml')
 DEFAULT_MODEL = 'blazeface_short_range'
 # models/ beside the package in a source checkout; installs use share/face_detector_ros/models.
-SOURCE_MODELS = Path(__file__).resolve().parent.parent / 'models'
 
 # Engine-side defaults; decoder-specific keys have no default here.
 CARD_DEFAULTS = {
@@ -36,12 +36,9 @@ class ModelError(ValueError):
 
 def models_dir():
     """Return the folder of shipped models: the source tree's, else the installed share one."""
-    if SOURCE_MODELS.is_dir():
-        return SOURCE_MODELS
     try:
-        from ament_index_python.packages import get_package_share_directory
-        return Path(get_package_share_directory('face_detector_ros')) / 'models'
-    except (ImportError, LookupError) as error:
+        return share_dir() / 'models'
+    except (FileNotFoundError, LookupError) as error:
         raise ModelError(f'cannot find the shipped models folder: {error}') from error
 
 

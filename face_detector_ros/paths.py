@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+# The repository root when running from a checkout or an editable install.
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
 
 def share_dir():
     """
@@ -10,12 +13,16 @@ def share_dir():
     In a source checkout or an editable install that is the repository root; after
     `colcon build` it is share/face_detector_ros (found through ament_index, without rclpy).
     """
-    source = Path(__file__).resolve().parent.parent
-    if (source / 'package.xml').is_file() and (source / 'config').is_dir():
-        return source
+    if (SOURCE_ROOT / 'package.xml').is_file() and (SOURCE_ROOT / 'config').is_dir():
+        return SOURCE_ROOT
     try:
         from ament_index_python.packages import get_package_share_directory
     except ImportError as error:
         raise FileNotFoundError('face_detector_ros data not found: neither a source checkout '
                                 'nor ament_index_python is available') from error
     return Path(get_package_share_directory('face_detector_ros'))
+
+
+def default_params_file():
+    """Return the parameters file the launch files use (config/face_detector.yaml)."""
+    return share_dir() / 'config' / 'face_detector.yaml'

@@ -15,7 +15,7 @@ import sys
 
 from face_detector_ros.camera_node import CameraNode
 from face_detector_ros.detector_node import DetectorNode
-from face_detector_ros.paths import share_dir
+from face_detector_ros.paths import default_params_file
 from face_detector_ros.ros_common import ExternalShutdownException
 from face_detector_ros.tracker_node import TrackerNode
 import rclpy
@@ -23,11 +23,6 @@ from rclpy.executors import SingleThreadedExecutor
 
 # Detector and tracker read the camera's image_raw, as the launch file remaps them.
 IMAGE_REMAP = ['--ros-args', '-r', 'image:=image_raw']
-
-
-def default_params_file():
-    """Return the installed (or source tree) config/face_detector.yaml."""
-    return str(share_dir() / 'config' / 'face_detector.yaml')
 
 
 def build_nodes(with_camera=True, context=None):
@@ -49,7 +44,7 @@ def main(argv=None):
                         help='detector and tracker only (images from a bag or another camera)')
     options = parser.parse_args(ros_args[1:])
     if '--params-file' not in argv:  # first, so that the user's -p overrides it
-        argv[1:1] = ['--ros-args', '--params-file', default_params_file(), '--']
+        argv[1:1] = ['--ros-args', '--params-file', str(default_params_file()), '--']
     rclpy.init(args=argv)
     nodes = []
     try:

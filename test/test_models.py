@@ -3,7 +3,7 @@
 import hashlib
 from pathlib import Path
 
-from face_detector_ros import models
+from face_detector_ros import models, paths
 from face_detector_ros.decoders import make_decoder
 import pytest
 
@@ -107,6 +107,6 @@ def test_installed_models_are_found_through_the_ament_index(tmp_path, monkeypatc
     (share / 'face_detector_ros' / 'models' / 'tiny.yaml').write_text('file: x\ndecoder: ssd\n')
     monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path))
     # As installed: no models/ folder beside the Python package.
-    monkeypatch.setattr(models, 'SOURCE_MODELS', tmp_path / 'no-source-tree')
+    monkeypatch.setattr(paths, 'SOURCE_ROOT', tmp_path / 'no-source-tree')
     assert models.models_dir() == share / 'face_detector_ros' / 'models'
     assert list(models.shipped_models()) == ['tiny']
