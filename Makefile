@@ -29,7 +29,7 @@ $(STAMPS)/requirements: dev/requirements.txt | $(PY)
 
 # vision_msgs has no wheel: build it from dev/vision_msgs unless the environment already has it.
 VISION_MSGS_SOURCES := $(wildcard dev/vision_msgs/msg/*.msg) dev/vision_msgs/CMakeLists.txt
-$(STAMPS)/vision_msgs: $(STAMPS)/requirements $(VISION_MSGS_SOURCES)
+$(STAMPS)/vision_msgs: $(VISION_MSGS_SOURCES) | $(STAMPS)/requirements
 	@if $(PY) -c 'import vision_msgs.msg' 2>/dev/null && [ ! -f $(VENV)/share/vision_msgs/dev-build ]; then \
 		echo 'vision_msgs found in the environment: not building it'; \
 	else \
