@@ -45,10 +45,20 @@ def test_voc_reads_tags_by_name_in_any_order(tmp_path):
 
 
 def test_voc_round_trip_and_folder(tmp_path):
-    annotation = ImageAnnotation('x.jpg', 40, 30, 1, [Box('face', 1.5, 2, 11.25, 22)])
+    annotation = ImageAnnotation('x.jpg', 40, 30, 1, [Box('face', 1, 2, 11, 22, True)])
     write_voc_xml(annotation, tmp_path / 'x.xml')
     assert read_voc_xml(tmp_path / 'x.xml') == annotation
     assert read_voc_dir(tmp_path) == [annotation]
+
+
+def test_voc_written_in_whole_pixels_rounded_outward_and_clipped(tmp_path):
+    # SSD-Caffe's LMDB step reads coordinates as int and turns '147.69' into 0.
+    boxes = [Box('face', 1.5, 2.000001, 11.25, 21.5), Box('face', -3.2, 7.995, 39.6, 30.4)]
+    annotation = ImageAnnotation('x.jpg', 40, 30, 3, boxes)
+    write_voc_xml(annotation, tmp_path / 'x.xml')
+    assert '.' not in (tmp_path / 'x.xml').read_text().replace('x.jpg', '')
+    assert [(box.x1, box.y1, box.x2, box.y2) for box in read_voc_xml(tmp_path / 'x.xml').boxes
+            ] == [(1, 2, 12, 22), (0, 8, 40, 30)]
 
 
 @pytest.mark.parametrize('text, message', [
@@ -63,6 +73,11 @@ def test_voc_round_trip_and_folder(tmp_path):
      '<object><bndbox/></object></annotation>', 'no <name>'),
     ('', 'malformed XML'),
     ('<html/>', 'expected <annotation>'),
+    ('<annotation><size><width>4</width><height>1e999</height></size></annotation>',
+     "<height> is '1e999', not a finite number"),
+    ('<annotation><size><width>4</width><height>3</height></size><object><name>f</name>'
+     '<bndbox><xmin>nan</xmin><ymin>0</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></object>'
+     '</annotation>', "<xmin> is 'nan', not a finite number"),
 ])
 def test_voc_errors_name_the_file(tmp_path, text, message):
     path = tmp_path / 'bad.xml'
@@ -89,6 +104,8 @@ def test_yolo_round_trip_without_plus_one(tmp_path):
     ('0 0.5 0.5 0.1\n', 'expected 5 fields'),
     ('0 0.5 x 0.1 0.1\n', 'not numbers'),
     ('2 0.5 0.5 0.1 0.1\n', 'class 2 is not in'),
+    ('0 nan 0.5 0.1 0.1\n', 'not finite'),
+    ('0 0.5 0.5 inf 0.1\n', 'not finite'),
 ])
 def test_yolo_errors_give_file_and_line(tmp_path, text, message):
     path = tmp_path / 'a.txt'
@@ -165,9 +182,10 @@ def test_face_filter_article_defaults():
     assert face_filter.apply(small)[0] is None
     kept, reasons = FaceFilter(drop_image=False).apply(small)
     assert len(kept.boxes) == 1 and reasons == {'under 6 px': 1}
-    # 2 % of the longer image side: 0.02 x 1000 = 20 px
+    # 2 % of the image width (the article), not of the longer side: 0.02 x 1000 = 20 px
     assert FaceFilter().apply(_image(Box('face', 0, 0, 19, 30), width=1000, height=600))[
-        1] == {'under 2% of the image': 1, 'image: a face failed': 1}
+        1] == {'under 2% of the image width': 1, 'image: a face failed': 1}
+    assert FaceFilter().apply(_image(Box('face', 0, 0, 15, 30), width=600, height=1000))[0]
     assert face_filter.apply(_image(Box('face', 0, 0, 50, 50), width=450))[1] == {
         'image: aspect ratio': 1}
     assert face_filter.apply(_image(Box('face', 0, 0, 50, 50), depth=1))[1] == {
@@ -261,6 +279,9 @@ def test_fddb_reads_folds_and_reports_errors(tmp_path):
         read_fddb_ellipses(tmp_path / 'bad.txt')
     (tmp_path / 'bad.txt').write_text('img\n1\n1 2 3 4 1\n')
     with pytest.raises(DatasetError, match='expected 6 numbers'):
+        read_fddb_ellipses(tmp_path / 'bad.txt')
+    (tmp_path / 'bad.txt').write_text('img\n1\n1 2 3 nan 5 1\n')
+    with pytest.raises(DatasetError, match='bad.txt:3: not finite'):
         read_fddb_ellipses(tmp_path / 'bad.txt')
 
 

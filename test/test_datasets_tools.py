@@ -120,6 +120,22 @@ def test_voc2yolo_bad_inputs_stop_or_skip(mask_dataset, tmp_path, damage, messag
     assert result.stdout.startswith('2 images') and 'skipped' in result.stdout
 
 
+def test_yolo2voc_whole_pixels_counts_dropped_boxes_and_rejects_nan(tmp_path):
+    darknet = tmp_path / 'darknet'
+    image(darknet / 'a.png', 40, 20)
+    (darknet / 'obj.names').write_text('face\n')
+    # a fractional box, one outside the image (nothing left after clipping)
+    (darknet / 'a.txt').write_text('0 0.51 0.5 0.3 0.3\n0 1.5 0.5 0.2 0.2\n')
+    result = run('yolo2voc', darknet, tmp_path / 'voc')
+    assert '1 images, 1 boxes' in result.stdout
+    assert '1 clipped, 1 degenerate dropped' in result.stdout
+    box, = read_voc_xml(tmp_path / 'voc' / 'Annotations' / 'a.xml').boxes
+    assert (box.x1, box.y1, box.x2, box.y2) == (14, 7, 27, 13)  # 14.4 .. 26.4, outward
+    (darknet / 'a.txt').write_text('0 nan 0.5 0.2 0.2\n')
+    failed = run('yolo2voc', darknet, tmp_path / 'nan', expect=2)
+    assert 'a.txt:1: not finite' in failed.stderr and no_output(tmp_path / 'nan')
+
+
 def test_voc2yolo_empty_folder(tmp_path):
     (tmp_path / 'a').mkdir()
     assert 'no .xml files' in run('voc2yolo', tmp_path / 'a', tmp_path / 'a', tmp_path / 'o',

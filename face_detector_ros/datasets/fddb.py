@@ -32,4 +32,6 @@ def _parse_ellipse(path, number, line):
         raise DatasetError(f'{path}:{number}: not an ellipse line: {line!r}') from None
     if len(values) != 6:
         raise DatasetError(f'{path}:{number}: expected 6 numbers, found {len(values)}')
+    if not all(map(math.isfinite, values)):
+        raise DatasetError(f'{path}:{number}: not finite numbers: {line!r}')
     return ellipse_box(*values[:5])

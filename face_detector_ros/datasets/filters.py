@@ -38,8 +38,8 @@ class FaceFilter:
     """
     Which faces and images to keep, with the detector article's values as defaults.
 
-    A face's size is its shorter side; the relative size divides it by the longer image side,
-    as the article's scripts did.
+    A face's size is its shorter side; the relative size divides it by the image width, as the
+    article states ("2 % of the image width").
     """
 
     min_size: float = 6
@@ -55,8 +55,8 @@ class FaceFilter:
         size = min(box.width, box.height)
         if size < self.min_size:
             return f'under {self.min_size:g} px'
-        if size < self.min_fraction * max(width, height):
-            return f'under {self.min_fraction:.0%} of the image'
+        if size < self.min_fraction * width:
+            return f'under {self.min_fraction:.0%} of the image width'
         return None
 
     def image_problem(self, width, height, channels):

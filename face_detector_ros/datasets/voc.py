@@ -1,5 +1,6 @@
 """Pascal VOC XML annotations: read and write one file, read a folder."""
 
+import math
 from pathlib import Path
 import xml.etree.ElementTree as ElementTree
 
@@ -48,13 +49,34 @@ def _number(path, element, tag, kind, default=None):
             return default
         raise DatasetError(f'{path}: missing <{tag}> in <{element.tag}>')
     try:
-        return kind(float(text))
+        value = float(text)
     except ValueError:
         raise DatasetError(f'{path}: <{tag}> is {text.strip()!r}, not a number') from None
+    if not math.isfinite(value):
+        raise DatasetError(f'{path}: <{tag}> is {text.strip()!r}, not a finite number')
+    return kind(value)
+
+
+def _whole_pixel_corners(box, width, height):
+    """
+    Return the box corners as whole pixels, rounded outward and clipped to the image.
+
+    SSD-Caffe's LMDB step reads VOC coordinates as integers ("147.69" becomes 0), so written
+    files hold whole pixels; rounding outward keeps the whole face inside the box. Values
+    within 0.01 px of a whole pixel are that pixel (YOLO's 6 decimals, float noise).
+    """
+    def snapped(value):
+        nearest = round(value)
+        return nearest if abs(value - nearest) < 0.01 else value
+
+    x1, y1 = math.floor(snapped(box.x1)), math.floor(snapped(box.y1))
+    x2, y2 = math.ceil(snapped(box.x2)), math.ceil(snapped(box.y2))
+    return (min(max(x1, 0), width), min(max(y1, 0), height),
+            min(max(x2, 0), width), min(max(y2, 0), height))
 
 
 def voc_xml_string(annotation, folder=''):
-    """Return the VOC XML document for `annotation` as a string."""
+    """Return the VOC XML document for `annotation` as a string, in whole pixels."""
     root = ElementTree.Element('annotation')
     _add(root, 'folder', folder)
     _add(root, 'filename', annotation.filename)
@@ -70,8 +92,9 @@ def voc_xml_string(annotation, folder=''):
         _add(obj, 'truncated', 0)
         _add(obj, 'difficult', int(box.difficult))
         bndbox = _add(obj, 'bndbox')
-        for tag, value in zip(('xmin', 'ymin', 'xmax', 'ymax'), (box.x1, box.y1, box.x2, box.y2)):
-            _add(bndbox, tag, _format_coordinate(value))
+        corners = _whole_pixel_corners(box, annotation.width, annotation.height)
+        for tag, value in zip(('xmin', 'ymin', 'xmax', 'ymax'), corners):
+            _add(bndbox, tag, value)
     ElementTree.indent(root, space='    ')
     return ElementTree.tostring(root, encoding='unicode') + '\n'
 
@@ -94,9 +117,3 @@ def _add(parent, tag, value=None):
     if value is not None:
         element.text = str(value)
     return element
-
-
-def _format_coordinate(value):
-    # Whole pixels as integers (what SSD-Caffe and most VOC readers expect), else 2 decimals.
-    text = f'{value:.2f}'.rstrip('0').rstrip('.')
-    return '0' if text == '-0' else text

@@ -1,5 +1,6 @@
 """YOLO (darknet) labels: `<class> <x_center> <y_center> <width> <height>` normalised per line."""
 
+import math
 from pathlib import Path
 
 from face_detector_ros.datasets.annotations import Box, DatasetError, ImageAnnotation
@@ -29,6 +30,8 @@ def read_yolo_txt(path, class_names, width, height):
             x_center, y_center, box_width, box_height = (float(field) for field in fields[1:])
         except ValueError:
             raise DatasetError(f'{path}:{number}: not numbers: {line.strip()!r}') from None
+        if not all(map(math.isfinite, (x_center, y_center, box_width, box_height))):
+            raise DatasetError(f'{path}:{number}: not finite numbers: {line.strip()!r}')
         if class_names is None:
             label = str(index)
         elif 0 <= index < len(class_names):

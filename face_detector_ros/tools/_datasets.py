@@ -65,7 +65,7 @@ def add_filter_arguments(parser):
                        help='drop faces whose shorter side is under PX pixels (%(default)s)')
     group.add_argument('--min-fraction', type=float, default=defaults.min_fraction,
                        metavar='F', help='drop faces whose shorter side is under F times the '
-                       'longer image side (%(default)s)')
+                       'image width (%(default)s)')
     group.add_argument('--aspect', type=float, nargs=2, default=(defaults.min_aspect,
                                                                  defaults.max_aspect),
                        metavar=('MIN', 'MAX'),

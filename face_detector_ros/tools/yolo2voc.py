@@ -52,7 +52,7 @@ def main(argv=None):
     if not images:
         raise CliError(f'no images in {args.yolo_dir}')
     bad = BadInputs(args.skip_bad)
-    written = boxes_written = clipped = unlabelled = 0
+    written = boxes_written = clipped = degenerate = unlabelled = 0
     with atomic_output_dir(args.output, overwrite=args.overwrite) as staging:
         (staging / 'Annotations').mkdir()
         (staging / 'JPEGImages').mkdir()
@@ -68,14 +68,16 @@ def main(argv=None):
             unlabelled += not label_path.is_file()
             inside = [clip_box(box, width, height) for box in boxes]
             clipped += sum(a != b for a, b in zip(inside, boxes))
-            inside = [box for box in inside if box.width > 0 and box.height > 0]
-            write_voc_xml(ImageAnnotation(image.name, width, height, depth, inside),
+            kept = [box for box in inside if box.width > 0 and box.height > 0]
+            degenerate += len(inside) - len(kept)
+            write_voc_xml(ImageAnnotation(image.name, width, height, depth, kept),
                           staging / 'Annotations' / f'{stem}.xml', folder='JPEGImages')
             place_file(image, staging / 'JPEGImages' / image.name, args.link)
             written += 1
-            boxes_written += len(inside)
+            boxes_written += len(kept)
     print(f'{written} images, {boxes_written} boxes -> {args.output}; {clipped} clipped, '
-          f'{unlabelled} without a label file (no boxes)' + bad.summary())
+          f'{degenerate} degenerate dropped, {unlabelled} without a label file (no boxes)'
+          + bad.summary())
 
 
 if __name__ == '__main__':
