@@ -1,5 +1,6 @@
 """Unit tests of the training package: priors, matching, loss, augmentation, data, BN folding."""
 
+import io
 import math
 import subprocess
 import sys
@@ -173,6 +174,29 @@ def test_restore_continues_iteration_and_optimizer_state(tmp_path):
     resumed.step(images, offsets, labels)
     for a, b in zip(trainer.model.parameters(), resumed.model.parameters()):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize('tool', ['train', 'export'])
+def test_unusable_checkpoints_give_one_line(tmp_path, tool):
+    cv2.imwrite(str(tmp_path / 'a.jpg'), np.zeros((32, 32, 3), np.uint8))
+    (tmp_path / 'a.txt').write_text('0 0.5 0.5 0.5 0.5\n')
+    (tmp_path / 'obj.names').write_text('face\n')
+    readable = io.BytesIO()  # a checkpoint whose weights fit no model
+    torch.save({'config': SSDConfig().to_dict(), 'model': {}, 'iteration': 0,
+                'args': {'input_size': 300, 'width': 1.0, 'classes': 'face'}}, readable)
+    for content, reason in ((b'not a checkpoint\n', 'invalid load key'),
+                            (readable.getvalue(), 'Error(s) in loading state_dict')):
+        output = tmp_path / 'run'
+        output.mkdir(exist_ok=True)
+        checkpoint = output / 'last.pt'
+        checkpoint.write_bytes(content)
+        args = [tmp_path, output] if tool == 'train' else [checkpoint, tmp_path / 'exported']
+        result = subprocess.run(
+            [sys.executable, '-m', f'face_detector_ros.training.{tool}', *map(str, args)],
+            capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2, result.stderr
+        line, = result.stderr.strip().splitlines()
+        assert f'{checkpoint} is not a usable face-train checkpoint: {reason}' in line
 
 
 def test_one_line_error_without_torch():

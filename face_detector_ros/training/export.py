@@ -14,6 +14,7 @@ from face_detector_ros.training.data import letterbox, read_image, read_samples,
 from face_detector_ros.training.evaluate import CONFIDENCE_THRESHOLD, KEEP_TOP_K, NMS_IOU, TOP_K
 from face_detector_ros.training.matching import corner_form, decode, VARIANCES
 from face_detector_ros.training.model import MobileNetSSD, PIXEL_MEAN, PIXEL_SCALE, SSDConfig
+from face_detector_ros.training.train import reading_checkpoint
 import numpy as np
 import openvino as ov
 import torch
@@ -210,13 +211,11 @@ def main(argv=None):
     args = parse_args(argv)
     if importlib.util.find_spec('onnx') is None:
         raise cli.CliError('the ONNX export needs the onnx package: pip install .[train]')
-    try:
+    with reading_checkpoint(args.checkpoint):
         state = torch.load(args.checkpoint, map_location='cpu', weights_only=False)
         config = SSDConfig.from_dict(state['config'])
-    except (OSError, RuntimeError, EOFError, KeyError) as error:
-        raise cli.CliError(f'cannot read checkpoint {args.checkpoint}: {error}') from error
-    model = MobileNetSSD(config)
-    model.load_state_dict(state['model'])
+        model = MobileNetSSD(config)
+        model.load_state_dict(state['model'])
     model.eval()
     folded = fold_batchnorm(model)
     try:

@@ -1,10 +1,12 @@
 """face-train: train the MobileNet-SSD face detector; checkpoints, resumes, logs loss and mAP."""
 
 import argparse
+import contextlib
 import csv
 import io
 import math
 from pathlib import Path
+import pickle
 import sys
 
 from face_detector_ros import cli
@@ -152,12 +154,16 @@ def plot(history, column, title, path):
     pyplot.close(figure)
 
 
-def load_checkpoint(path, device):
-    """Load a checkpoint written by face-train; CliError if it cannot be read."""
+@contextlib.contextmanager
+def reading_checkpoint(path):
+    """Turn a failure to load or apply the checkpoint `path` into a one-line CliError."""
     try:
-        return torch.load(path, map_location=device, weights_only=False)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise cli.CliError(f'cannot read checkpoint {path}: {error}') from error
+        yield
+    except (pickle.UnpicklingError, OSError, RuntimeError, EOFError, KeyError,
+            TypeError) as error:
+        # load_state_dict's message lists every key on many lines; the first says enough.
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise cli.CliError(f'{path} is not a usable face-train checkpoint: {reason}') from None
 
 
 def resolve_device(name):
@@ -184,14 +190,17 @@ def main(argv=None):
     except DatasetError as error:
         raise cli.CliError(error) from error
     last = output / LAST
-    resumed = load_checkpoint(last, device) if last.is_file() else None
-    if resumed is not None:
-        changed = [name for name in MODEL_ARGS if resumed['args'][name] != getattr(args, name)
-                   and getattr(args, name) is not None]
+    resumed = None
+    if last.is_file():
+        with reading_checkpoint(last):
+            resumed = torch.load(last, map_location=device, weights_only=False)
+            changed = [name for name in MODEL_ARGS
+                       if resumed['args'][name] != getattr(args, name)
+                       and getattr(args, name) is not None]
+            config = SSDConfig.from_dict(resumed['config'])
         if changed:
             raise cli.CliError(f'{last} was trained with other {", ".join(changed)}; '
                                'use another output folder or the same settings')
-        config = SSDConfig.from_dict(resumed['config'])
     elif output.is_dir() and any(output.iterdir()):
         raise cli.CliError(f'{output} is not empty and holds no {LAST} to resume from; '
                            'choose a new output folder')
@@ -209,7 +218,8 @@ def main(argv=None):
 
     trainer = Trainer(args, config, device)
     if resumed is not None:
-        trainer.restore(resumed)
+        with reading_checkpoint(last):
+            trainer.restore(resumed)
         print(f'face-train: resuming {last} at iteration {trainer.iteration}', file=sys.stderr)
     output.mkdir(parents=True, exist_ok=True)
     remaining = args.iterations - trainer.iteration
