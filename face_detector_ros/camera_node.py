@@ -11,7 +11,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 PARAMETERS = {
     'source': Param('0', 'V4L2 device (0, /dev/video0), video file, image folder or glob',
-                    read_only=True),
+                    read_only=True, any_type=True),
     'fps': Param(30.0, 'Publishing rate in frames per second', 0.1, 240.0, read_only=True),
     'width': Param(0, 'Output width in pixels (0: the source size)', 0, 8192, read_only=True),
     'height': Param(0, 'Output height in pixels (0: the source size)', 0, 8192,
@@ -41,17 +41,19 @@ class CameraNode(Node):
         p = self.params
         if p['encoding'] not in ('bgr8', 'rgb8', 'mono8'):
             raise ValueError(f'encoding {p["encoding"]!r} is not bgr8, rgb8 or mono8')
-        self.source = camera_source.open_source(p['source'], p['width'], p['height'], p['fps'])
         self.info_fields = (camera_source.load_camera_info(p['camera_info_file'])
                             if p['camera_info_file'] else None)
         qos = qos_profile(p['qos_reliability'], p['qos_depth'])
         self.image_pub = self.create_publisher(Image, 'image_raw', qos)
         self.info_pub = self.create_publisher(CameraInfo, 'camera_info', qos)
         self.finished = False
+        self.exit_code = 0
         self.published = 0
         self.backoff = camera_source.Backoff()
         self.retry_at = None
         self.subscriber_gate = SubscriberGate([self.image_pub], p['wait_for_subscribers'])
+        # Opened last: nothing after it can fail and leave the device open.
+        self.source = camera_source.open_source(p['source'], p['width'], p['height'], p['fps'])
         # Frames are paced in real time, even if someone runs the camera with use_sim_time.
         self.timer = self.create_timer(1.0 / p['fps'], self.tick, clock=steady_clock())
         self.get_logger().info(
@@ -81,12 +83,21 @@ class CameraNode(Node):
         image = numpy_to_image(frame, encoding)
         image.header.stamp = stamp
         image.header.frame_id = self.params['frame_id']
+        try:
+            info = self.camera_info(image.header, image.width, image.height)
+        except camera_source.SourceError as error:
+            self.get_logger().fatal(str(error))
+            self.finished, self.exit_code = True, 1
+            return
         self.image_pub.publish(image)
-        self.info_pub.publish(self.camera_info(image.header, image.width, image.height))
+        self.info_pub.publish(info)
         self.published += 1
 
     def camera_info(self, header, width, height):
-        fields = self.info_fields or camera_source.uncalibrated_camera_info(width, height)
+        if self.info_fields is None:
+            fields = camera_source.uncalibrated_camera_info(width, height)
+        else:
+            fields = camera_source.camera_info_for_size(self.info_fields, width, height)
         info = CameraInfo(header=header, width=width, height=height,
                           distortion_model=fields['distortion_model'])
         info.d, info.k, info.r, info.p = fields['d'], fields['k'], fields['r'], fields['p']

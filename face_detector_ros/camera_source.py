@@ -94,6 +94,8 @@ class VideoSource(FrameSource):
         self.release()
         if self.live:
             capture = cv2.VideoCapture(self.device, cv2.CAP_V4L2)
+            # One driver buffer: a frame read is the newest, so its capture stamp is honest.
+            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
             if self.width and self.height:
                 capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
                 capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
@@ -205,6 +207,28 @@ def load_camera_info(path):
         else list(np.eye(3).ravel()),
         'p': matrix('projection_matrix', 12),
     }
+
+
+def camera_info_for_size(fields, width, height):
+    """
+    Return calibration fields for images of width x height.
+
+    A calibration made at another resolution of the same aspect ratio is scaled (K and P
+    rows 0 and 1); a different aspect ratio raises SourceError, since the image was cropped
+    in a way the calibration cannot describe.
+    """
+    if (fields['width'], fields['height']) == (width, height):
+        return fields
+    scale_x, scale_y = width / fields['width'], height / fields['height']
+    if abs(scale_x - scale_y) > 0.01 * max(scale_x, scale_y):
+        raise SourceError(
+            f'camera_info_file is for {fields["width"]}x{fields["height"]} images but the '
+            f'camera publishes {width}x{height}: calibrate at this size or set width/height')
+    k, p = list(fields['k']), list(fields['p'])
+    for row, scale in ((0, scale_x), (1, scale_y)):
+        k[3 * row:3 * row + 3] = [v * scale for v in k[3 * row:3 * row + 3]]
+        p[4 * row:4 * row + 4] = [v * scale for v in p[4 * row:4 * row + 4]]
+    return {**fields, 'width': width, 'height': height, 'k': k, 'p': p}
 
 
 def uncalibrated_camera_info(width, height):

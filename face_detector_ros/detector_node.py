@@ -16,11 +16,11 @@ from face_detector_ros.image_conversion import ImageConversionError, numpy_to_im
 from face_detector_ros.messages import boxes_to_detection_array
 from face_detector_ros.models import ModelError
 from face_detector_ros.rates import RateCounter
-from face_detector_ros.ros_common import (declare_parameters, forward_logging, Param, qos_profile,
-                                          run_node, stamp_to_seconds, steady_clock)
+from face_detector_ros.ros_common import (declare_parameters, forward_logging,
+                                          matching_reliability, Param, qos_profile, run_node,
+                                          stamp_to_seconds, steady_clock)
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
@@ -58,12 +58,14 @@ class DetectorNode(LifecycleNode):
         self.engine = None
         self.image_sub = None
         self.qos_timer = None
+        self.results_timer = None
         self.finished = False
         self.exit_code = 0
         self.python_logger = forward_logging('face_detector_ros.engine', self.get_logger())
         self.input_rate = RateCounter()
         self.output_rate = RateCounter()
         self.bad_inputs = 0
+        self.device_errors = 0
         self.latency = 0.0
         self.stage_ms = {}
         self.add_on_set_parameters_callback(self.on_set_parameters)
@@ -107,12 +109,16 @@ class DetectorNode(LifecycleNode):
 
     def on_cleanup(self, state):
         self.destroy_timer(self.diagnostics_timer)
-        for publisher in (self.detections_pub, self.debug_pub, self.diagnostics_pub):
-            self.destroy_publisher(publisher)
+        self.destroy_lifecycle_publisher(self.detections_pub)
+        self.destroy_lifecycle_publisher(self.debug_pub)
+        self.destroy_publisher(self.diagnostics_pub)
         self.engine = None
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state):
+        # Shutdown may come from any state: stop listening first, then release the device.
+        if self.image_sub is not None or self.results_timer is not None:
+            self.on_deactivate(state)
         self.engine = None
         return TransitionCallbackReturn.SUCCESS
 
@@ -158,15 +164,12 @@ class DetectorNode(LifecycleNode):
         topic = 'image/compressed' if compressed else 'image'
         reliability = self.params['image_qos']
         if reliability == 'auto':
-            publishers = self.get_publishers_info_by_topic(self.resolve_topic_name(topic))
-            if not publishers:
+            reliability = matching_reliability(self, topic)
+            if reliability is None:
                 if self.qos_timer is None:
                     self.qos_timer = self.create_timer(0.2, self.subscribe_images,
                                                        clock=steady_clock())
                 return
-            reliable = all(info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
-                           for info in publishers)
-            reliability = 'reliable' if reliable else 'best_effort'
         if self.qos_timer is not None:
             self.destroy_timer(self.qos_timer)
             self.qos_timer = None
@@ -177,6 +180,8 @@ class DetectorNode(LifecycleNode):
         self.get_logger().info(f'subscribed to {self.resolve_topic_name(topic)} ({reliability})')
 
     def on_image(self, msg):
+        if self.engine is None:
+            return
         self.input_rate.tick()
         started = time.perf_counter()
         try:
@@ -187,11 +192,16 @@ class DetectorNode(LifecycleNode):
                                     throttle_duration_sec=5.0)
             return
         convert = time.perf_counter() - started
-        if self.engine.num_requests > 1:
-            self.engine.submit(image, tag=(msg.header, image, convert))
-            self.publish_ready_results()
-        else:
-            self.publish(msg.header, image, self.engine.detect(image), convert)
+        try:
+            if self.engine.num_requests > 1:
+                self.engine.submit(image, tag=(msg.header, image, convert))
+                self.publish_ready_results()
+            else:
+                self.publish(msg.header, image, self.engine.detect(image), convert)
+        except EngineError as error:
+            self.device_errors += 1
+            self.get_logger().error(f'inference failed: {error} ({self.device_errors} so far); '
+                                    'the preferred devices are retried', throttle_duration_sec=5.0)
 
     def publish_ready_results(self):
         if self.engine is None or self.engine.num_requests == 1:
@@ -230,6 +240,7 @@ class DetectorNode(LifecycleNode):
                   'received_frames': str(self.input_rate.count),
                   'processed_frames': str(self.output_rate.count),
                   'dropped_frames': str(self.engine.dropped), 'bad_inputs': str(self.bad_inputs),
+                  'device_errors': str(self.device_errors),
                   'latency_ms': f'{self.latency * 1e3:.1f}',
                   **{f'{stage}_ms': f'{ms:.2f}' for stage, ms in self.stage_ms.items()}}
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]

@@ -133,8 +133,9 @@ def convert_encoding(array, source, target):
                 f'({target_channels} channels): {source!r} or {target!r} is not a colour '
                 'encoding')
         return _convert_depth(array, source_dtype, target_dtype)
-    if source_space in ('uyvy', 'yuyv') and source_dtype != np.uint8:
-        raise ImageConversionError(f'{source!r} must be 8 bit')
+    if source_space in ('uyvy', 'yuyv') and array.shape[1] % 2:
+        raise ImageConversionError(f'{source!r} packs two pixels in four bytes: the width '
+                                   f'must be even, got {array.shape[1]}')
     if source_space != target_space:
         if source_space in ('uyvy', 'yuyv'):
             array = cv2.cvtColor(array, _CVT[(source_space, target_space)])
@@ -202,7 +203,11 @@ def compressed_to_numpy(msg, desired_encoding='bgr8'):
     source = {
         (np.uint8, 1): 'mono8', (np.uint8, 3): 'bgr8', (np.uint8, 4): 'bgra8',
         (np.uint16, 1): 'mono16', (np.uint16, 3): 'bgr16', (np.uint16, 4): 'bgra16',
-    }[(decoded.dtype.type, 1 if decoded.ndim == 2 else decoded.shape[2])]
+    }.get((decoded.dtype.type, 1 if decoded.ndim == 2 else decoded.shape[2]))
+    if source is None:
+        raise ImageConversionError(
+            f'CompressedImage (format {msg.format!r}) decodes to {decoded.dtype} with shape '
+            f'{decoded.shape}; only 8 or 16 bit mono, bgr or bgra images are supported')
     if desired_encoding in ('passthrough', source):
         return decoded
     return convert_encoding(decoded, source, desired_encoding)
@@ -232,11 +237,23 @@ def numpy_to_compressed(array, encoding='bgr8', image_format='jpeg', header=None
 
 
 def to_bgr8(msg):
-    """Return any Image or CompressedImage as a bgr8 array, with cv_bridge when available."""
-    if hasattr(msg, 'format'):
-        return compressed_to_numpy(msg, 'bgr8')
-    if _CV_BRIDGE is None or msg.encoding not in _ENCODINGS:
-        return image_to_numpy(msg, 'bgr8')
-    if msg.height == 0 or msg.width == 0 or len(msg.data) != msg.height * msg.step:
-        return image_to_numpy(msg, 'bgr8')  # raises the clear error cv_bridge would not give
-    return _CV_BRIDGE.imgmsg_to_cv2(msg, 'bgr8')  # pragma: no cover - ROS machines only
+    """
+    Return any Image or CompressedImage as a bgr8 array, with cv_bridge when available.
+
+    Whatever goes wrong with the message raises ImageConversionError, so a node can count
+    it and go on.
+    """
+    try:
+        if hasattr(msg, 'format'):
+            return compressed_to_numpy(msg, 'bgr8')
+        if _CV_BRIDGE is None or msg.encoding not in _ENCODINGS:
+            return image_to_numpy(msg, 'bgr8')
+        if msg.height == 0 or msg.width == 0 or len(msg.data) != msg.height * msg.step:
+            return image_to_numpy(msg, 'bgr8')  # the clear error cv_bridge would not give
+        return _CV_BRIDGE.imgmsg_to_cv2(msg, 'bgr8')  # pragma: no cover - ROS machines only
+    except ImageConversionError:
+        raise
+    except (cv2.error, TypeError, ValueError, AttributeError) as error:  # CvBridgeError: TypeError
+        encoding = getattr(msg, 'encoding', None) or getattr(msg, 'format', '?')
+        raise ImageConversionError(f'cannot convert a {encoding!r} image to bgr8: '
+                                   f'{str(error).strip().splitlines()[-1]}') from error

@@ -17,10 +17,11 @@ def share_dir():
         return SOURCE_ROOT
     try:
         from ament_index_python.packages import get_package_share_directory
-    except ImportError as error:
-        raise FileNotFoundError('face_detector_ros data not found: neither a source checkout '
-                                'nor ament_index_python is available') from error
-    return Path(get_package_share_directory('face_detector_ros'))
+        return Path(get_package_share_directory('face_detector_ros'))
+    except (ImportError, LookupError, OSError) as error:
+        raise FileNotFoundError('face_detector_ros data (config/, models/) not found: not a '
+                                'source checkout, and no sourced ROS install has the package '
+                                f'({error})') from error
 
 
 def default_params_file():

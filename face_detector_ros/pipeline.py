@@ -19,19 +19,19 @@ from face_detector_ros.paths import default_params_file
 from face_detector_ros.ros_common import ExternalShutdownException
 from face_detector_ros.tracker_node import TrackerNode
 import rclpy
+from rclpy.exceptions import ParameterException
 from rclpy.executors import SingleThreadedExecutor
 
 # Detector and tracker read the camera's image_raw, as the launch file remaps them.
 IMAGE_REMAP = ['--ros-args', '-r', 'image:=image_raw']
 
 
-def build_nodes(with_camera=True, context=None):
-    """Create the pipeline's nodes in `context`; the detector configures itself (autostart)."""
-    nodes = [DetectorNode(context=context, cli_args=IMAGE_REMAP),
-             TrackerNode(context=context, cli_args=IMAGE_REMAP)]
+def build_nodes(nodes, with_camera=True):
+    """Append the pipeline's nodes to `nodes` (the caller destroys those built if one fails)."""
     if with_camera:
-        nodes.insert(0, CameraNode(context=context))
-    return nodes
+        nodes.append(CameraNode())
+    nodes.append(DetectorNode(cli_args=IMAGE_REMAP))  # configures itself (autostart)
+    nodes.append(TrackerNode(cli_args=IMAGE_REMAP))
 
 
 def main(argv=None):
@@ -49,8 +49,8 @@ def main(argv=None):
     nodes = []
     try:
         try:
-            nodes = build_nodes(with_camera=not options.without_camera)
-        except (RuntimeError, ValueError) as error:
+            build_nodes(nodes, with_camera=not options.without_camera)
+        except (RuntimeError, ValueError, ParameterException) as error:
             rclpy.logging.get_logger('face_detector_pipeline').fatal(str(error))
             return 1
         if any(getattr(node, 'finished', False) for node in nodes):

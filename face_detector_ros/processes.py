@@ -3,6 +3,7 @@
 import contextlib
 import os
 from pathlib import Path
+import shutil
 import signal
 import subprocess
 import sys
@@ -10,11 +11,27 @@ import time
 
 
 def executable(name):
-    """Return the path of a console script installed beside this interpreter."""
-    path = Path(sys.executable).parent / name
-    if not path.exists():
-        raise FileNotFoundError(f'{path} missing: run `make venv` to install the package')
-    return str(path)
+    """
+    Return the path of one of this package's executables.
+
+    Beside this interpreter in a venv (`make venv`), else in the colcon install's
+    lib/face_detector_ros (what `ros2 run` uses), else on PATH.
+    """
+    candidates = [Path(sys.executable).parent / name]
+    try:
+        from ament_index_python.packages import get_package_prefix
+        candidates.append(Path(get_package_prefix('face_detector_ros')) / 'lib' /
+                          'face_detector_ros' / name)
+    except (ImportError, LookupError, OSError):  # not installed with colcon, or not sourced
+        pass
+    for path in candidates:
+        if path.exists():
+            return str(path)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f'{name} is not installed: run `make venv`, or `colcon build` '
+                                'and source install/setup.bash')
+    return found
 
 
 class NodeProcess:

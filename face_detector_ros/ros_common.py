@@ -8,6 +8,7 @@ import time
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
 from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import ParameterException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -20,13 +21,19 @@ except ImportError:  # pragma: no cover - Humble only
 
 @dataclass(frozen=True)
 class Param:
-    """A parameter declaration: default, description, and optional range or read-only flag."""
+    """
+    A parameter declaration: default, description, and optional range or read-only flag.
+
+    `any_type` accepts a value of any type and converts it to the default's type: for a
+    `source` that users naturally write as `0` as well as `/dev/video0`.
+    """
 
     default: object
     description: str
     low: float = None
     high: float = None
     read_only: bool = False
+    any_type: bool = False
 
 
 def declare_parameters(node, params):
@@ -34,7 +41,8 @@ def declare_parameters(node, params):
     values = {}
     for name, param in params.items():
         descriptor = ParameterDescriptor(description=param.description,
-                                         read_only=param.read_only)
+                                         read_only=param.read_only,
+                                         dynamic_typing=param.any_type)
         if param.low is not None:
             if isinstance(param.default, float):
                 descriptor.floating_point_range = [FloatingPointRange(
@@ -42,8 +50,25 @@ def declare_parameters(node, params):
             else:
                 descriptor.integer_range = [IntegerRange(
                     from_value=int(param.low), to_value=int(param.high), step=1)]
-        values[name] = node.declare_parameter(name, param.default, descriptor).value
+        value = node.declare_parameter(name, param.default, descriptor).value
+        values[name] = type(param.default)(value) if param.any_type else value
     return values
+
+
+def matching_reliability(node, topic):
+    """
+    Return the reliability that receives what the publishers of `topic` send.
+
+    'reliable' when every publisher is reliable (a best-effort reader would lose fragments of
+    large images), 'best_effort' when any is (a reliable reader would not match it), None while
+    there is no publisher yet.
+    """
+    publishers = node.get_publishers_info_by_topic(node.resolve_topic_name(topic))
+    if not publishers:
+        return None
+    reliable = all(info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+                   for info in publishers)
+    return 'reliable' if reliable else 'best_effort'
 
 
 def qos_profile(reliability, depth):
@@ -98,8 +123,9 @@ def run_node(make_node, args=None):
     """
     Create rclpy, build the node, spin until shutdown; return a process exit code.
 
-    `make_node()` may raise a RuntimeError or ValueError to refuse to start: the message is
-    logged and the process exits 1 (a launch file then shows the node as failed). A node with
+    `make_node()` may raise a RuntimeError or ValueError to refuse to start, and rclpy raises a
+    ParameterException for a parameter of the wrong type: the message is logged and the
+    process exits 1 (a launch file then shows the node as failed). A node with
     a `finished` attribute that turns true (end of a file source) ends the spin cleanly.
     """
     rclpy.init(args=args if args is not None else sys.argv)
@@ -107,7 +133,7 @@ def run_node(make_node, args=None):
     try:
         try:
             node = make_node()
-        except (RuntimeError, ValueError) as error:
+        except (RuntimeError, ValueError, ParameterException) as error:
             rclpy.logging.get_logger('face_detector_ros').fatal(str(error))
             return 1
         executor = SingleThreadedExecutor()

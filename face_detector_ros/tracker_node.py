@@ -4,9 +4,9 @@ from face_detector_ros.drawing import draw_detections
 from face_detector_ros.face_geometry import CameraModel, locate_faces, UncalibratedCamera
 from face_detector_ros.image_conversion import ImageConversionError, numpy_to_image, to_bgr8
 from face_detector_ros.messages import boxes_to_detection_array, detection_array_to_boxes
-from face_detector_ros.ros_common import (declare_parameters, forward_logging, Param,
-                                          qos_profile, run_node, stamp_to_seconds,
-                                          steady_clock)
+from face_detector_ros.ros_common import (declare_parameters, forward_logging,
+                                          matching_reliability, Param, qos_profile, run_node,
+                                          stamp_to_seconds, steady_clock)
 from face_detector_ros.stamp_matcher import StampMatcher
 from face_detector_ros.tracking import CentroidTracker
 from geometry_msgs.msg import PoseWithCovariance
@@ -86,15 +86,15 @@ class TrackerNode(Node):
         self.tracks_pub.publish(boxes_to_detection_array(
             msg.header, track_boxes, [t.score for t in tracks], [t.label for t in tracks],
             ids=[t.id for t in tracks], poses=poses))
-        if poses is not None:
-            self.faces_pub.publish(self.faces(msg.header, tracks, poses))
+        if self.camera is not None:  # empty too: a follower must learn that everyone left
+            self.faces_pub.publish(self.faces(msg.header, tracks, poses or []))
         if self.image_sub is not None:
             for image, matched in self.matcher.add_tracks(_stamp_key(msg.header), tracks):
                 self.publish_overlay(image, matched)
 
     def poses(self, boxes):
         """Return a PoseWithCovariance per box (optical frame), or None if uncalibrated."""
-        if self.camera is None or not boxes:
+        if self.camera is None:
             return None
         located = locate_faces(self.camera, boxes, self.params['face_width'],
                                self.params['face_width_std'])
@@ -125,8 +125,11 @@ class TrackerNode(Node):
         """Subscribe to images only while someone watches tracks_image."""
         wanted = self.overlay_pub.get_subscription_count() > 0
         if wanted and self.image_sub is None:
+            reliability = matching_reliability(self, 'image')
+            if reliability is None:
+                return  # no camera yet: look again on the next tick
             self.image_sub = self.create_subscription(Image, 'image', self.on_image,
-                                                      qos_profile('reliable', 2))
+                                                      qos_profile(reliability, 2))
         elif not wanted and self.image_sub is not None:
             self.destroy_subscription(self.image_sub)
             self.image_sub = None

@@ -27,7 +27,7 @@ def nodes(context):
     common = {'package': 'face_detector_ros', 'namespace': value('namespace'),
               'output': 'screen', 'emulate_tty': True}
     params = [value('params_file')]
-    return [
+    return fastdds_profile(value('fastdds_profile')) + [
         Node(executable='camera_node', name='camera',
              parameters=params + overrides('source'), **common),
         Node(executable='detector_node', name='face_detector',
@@ -38,9 +38,14 @@ def nodes(context):
     ]
 
 
+def fastdds_profile(path):
+    """Point Fast DDS at a profile (Humble reads FASTRTPS_, newer FASTDDS_); '' keeps defaults."""
+    return [SetEnvironmentVariable(name, path) for name in
+            ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE') if path]
+
+
 def generate_launch_description():
     share = get_package_share_directory('face_detector_ros')
-    profile = LaunchConfiguration('fastdds_profile')
     return LaunchDescription([
         DeclareLaunchArgument('params_file',
                               default_value=os.path.join(share, 'config', 'face_detector.yaml'),
@@ -56,7 +61,5 @@ def generate_launch_description():
                               default_value=os.path.join(share, 'config', 'fastdds.xml'),
                               description='Fast DDS profile: shared memory large enough for '
                                           'images; empty for the defaults'),
-        SetEnvironmentVariable('FASTRTPS_DEFAULT_PROFILES_FILE', profile),
-        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', profile),
         OpaqueFunction(function=nodes),
     ])

@@ -1,7 +1,8 @@
 """camera_node in its own process, observed from this process over DDS."""
 
 import cv2
-from face_detector_ros.camera_source import Backoff, load_camera_info, open_source, SourceError
+from face_detector_ros.camera_source import (Backoff, camera_info_for_size, load_camera_info,
+                                             open_source, SourceError)
 from face_detector_ros.image_conversion import image_to_numpy
 from face_detector_ros.ros_common import qos_profile
 import numpy as np
@@ -97,6 +98,16 @@ def test_unopenable_source_is_one_error_and_nonzero_exit(tmp_path):
     assert 'Traceback' not in output
 
 
+def test_device_index_given_as_a_number_and_wrong_types(tmp_path):
+    # -p source:=7 arrives as an integer: accepted as the device /dev/video7 (absent here).
+    with camera(tmp_path, 'source:=7') as process:
+        assert process.wait(timeout=20) == 1
+    assert "cannot open camera device '7'" in process.output(), process.output()
+    with camera(tmp_path, 'fps:=fast') as process:
+        assert process.wait(timeout=20) == 1
+    assert "'fps'" in process.output() and 'Traceback' not in process.output()
+
+
 def test_vanished_source_is_reopened_without_the_node_dying(tmp_path, ros_node):
     node, executor = ros_node
     folder = tmp_path / 'frames'
@@ -132,6 +143,17 @@ def test_sources_and_calibration_errors(tmp_path):
                                        'distortion_coefficients: {data: [0, 0, 0, 0, 0]}\n')
     with pytest.raises(SourceError, match='missing or malformed camera_matrix'):
         load_camera_info(tmp_path / 'bad.yaml')
+    calibration = {'width': 1280, 'height': 720, 'distortion_model': 'plumb_bob',
+                   'd': [0.1] * 5, 'k': [1000, 0, 640, 0, 1000, 360, 0, 0, 1],
+                   'r': [1, 0, 0, 0, 1, 0, 0, 0, 1],
+                   'p': [1000, 0, 640, 0, 0, 1000, 360, 0, 0, 0, 1, 0]}
+    half = camera_info_for_size(calibration, 640, 360)
+    assert half['k'] == [500, 0, 320, 0, 500, 180, 0, 0, 1]
+    assert half['p'] == [500, 0, 320, 0, 0, 500, 180, 0, 0, 0, 1, 0]
+    assert half['d'] == calibration['d'] and camera_info_for_size(half, 640, 360) is half
+    with pytest.raises(SourceError, match='is for 1280x720 images but the camera publishes '
+                                          '640x480'):
+        camera_info_for_size(calibration, 640, 480)
     backoff = Backoff(first=0.5, cap=2.0)
     assert [backoff.next_delay() for _ in range(4)] == [0.5, 1.0, 2.0, 2.0]
 

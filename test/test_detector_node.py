@@ -159,7 +159,8 @@ def test_lifecycle_without_autostart(tmp_path, ros_node):
     face, _ = synthetic.composed_image(320, 240, [100], seed=4)
     with detector(tmp_path, 'autostart:=false', 'image_qos:=reliable') as det:
         client = node.create_client(ChangeState, '/face_detector/change_state')
-        spin_until(executor, lambda: False, timeout=1.0)
+        assert client.wait_for_service(timeout_sec=20), det.output()  # the node is up
+        spin_until(executor, lambda: False, timeout=0.5)
         assert publisher.get_subscription_count() == 0  # unconfigured: not listening
         for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
             response = call(node, executor, client,
@@ -168,8 +169,23 @@ def test_lifecycle_without_autostart(tmp_path, ros_node):
         assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, timeout=10)
         publisher.publish(numpy_to_image(face, 'bgr8'))
         assert spin_until(executor, lambda: arrays, timeout=10), det.output()
+        # Deactivate, release the device, and bring it all back: detections again.
+        for transition in (Transition.TRANSITION_DEACTIVATE, Transition.TRANSITION_CLEANUP,
+                           Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            response = call(node, executor, client,
+                            ChangeState.Request(transition=Transition(id=transition)))
+            assert response.success, (transition, det.output())
+            if transition == Transition.TRANSITION_DEACTIVATE:
+                assert spin_until(executor, lambda: publisher.get_subscription_count() == 0,
+                                  timeout=10)
+        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, timeout=10)
+        publisher.publish(numpy_to_image(face, 'bgr8'))
+        assert spin_until(executor, lambda: len(arrays) >= 2, timeout=10), det.output()
+        # Shutdown straight from active stops listening; images after it are ignored.
         response = call(node, executor, client, ChangeState.Request(
-            transition=Transition(id=Transition.TRANSITION_DEACTIVATE)))
-        assert response.success
-        assert spin_until(executor, lambda: publisher.get_subscription_count() == 0,
-                          timeout=10)
+            transition=Transition(id=Transition.TRANSITION_ACTIVE_SHUTDOWN)))
+        assert response.success, det.output()
+        publisher.publish(numpy_to_image(face, 'bgr8'))
+        spin_until(executor, lambda: False, timeout=0.5)
+        assert det.process.poll() is None and len(arrays) == 2
+    assert 'Traceback' not in det.output()

@@ -139,3 +139,13 @@ def test_result_does_not_alias_the_message():
     out = ic.image_to_numpy(msg)
     out[:] = 0
     np.testing.assert_array_equal(ic.image_to_numpy(msg), array)
+
+
+def test_odd_width_yuv_and_unusual_compressed_images_are_clear_errors():
+    odd = ic.numpy_to_image(random_array('yuv422', height=4, width=7), 'yuv422')
+    with pytest.raises(ic.ImageConversionError, match='width must be even, got 7'):
+        ic.to_bgr8(odd)
+    ok, tiff = cv2.imencode('.tiff', np.zeros((4, 4), np.float32))
+    assert ok
+    with pytest.raises(ic.ImageConversionError, match='decodes to float32'):
+        ic.to_bgr8(CompressedImage(format='tiff', data=tiff.tobytes()))

@@ -31,8 +31,8 @@ def sample(tmp_path_factory):
 def check_tracks(tracks, image_stamps, sample):
     """Frames tracked with camera headers, ids matching the ground truth."""
     assert len(image_stamps) == FRAMES  # the camera published every frame
-    # Newest frame wins in the detector: a loaded machine may skip a few, never reorder.
-    assert len(tracks) >= 0.8 * FRAMES
+    # Newest frame wins in the detector: a badly loaded machine may skip one, never reorder.
+    assert len(tracks) >= FRAMES - 1
     keys = [(t.header.stamp.sec, t.header.stamp.nanosec) for t in tracks]
     assert keys == sorted(set(keys)) and set(keys) <= set(image_stamps)
     assert {t.header.frame_id for t in tracks} == {'camera_optical_frame'}
@@ -47,7 +47,8 @@ def check_tracks(tracks, image_stamps, sample):
 
 
 def test_three_processes_on_the_sample(sample, tmp_path):
-    processes = demo.start_nodes(sample, 30.0, tmp_path)
+    # 10 FPS leaves the detector time to spare even on a loaded machine: no frame skipped.
+    processes = demo.start_nodes(sample, 10.0, tmp_path)
     try:
         watched = demo.watch(processes, timeout=60)
     finally:
@@ -70,6 +71,7 @@ def test_one_process_pipeline(sample, tmp_path, ros_node):
         (msg.header.stamp.sec, msg.header.stamp.nanosec)), qos_profile('reliable', 50))
     args = [executable('face-detector-pipeline'), '--ros-args', '-p',
             f'camera:source:={sample}', '-p', 'camera:wait_for_subscribers:=2', '-p',
+            'camera:fps:=10.0', '-p',
             'camera:width:=0', '-p', 'camera:height:=0']
     with NodeProcess(args, tmp_path / 'pipeline.log') as pipeline:
         spin_until(executor, lambda: pipeline.process.poll() is not None, timeout=60)
@@ -79,8 +81,10 @@ def test_one_process_pipeline(sample, tmp_path, ros_node):
 
 
 def yaml_parameters():
+    """Return {node name: parameters} of the YAML, whose keys match any namespace (/**/name)."""
     with open(PARAMS) as stream:
-        return {node: values['ros__parameters'] for node, values in yaml.safe_load(stream).items()}
+        return {key.split('/')[-1]: values['ros__parameters']
+                for key, values in yaml.safe_load(stream).items()}
 
 
 def call(node, executor, service_type, name, request):
@@ -114,6 +118,17 @@ def test_every_yaml_parameter_is_declared_and_read(executable_name, node_name, s
         actual = [value.bool_value, value.integer_value, value.double_value,
                   value.string_value][value.type - 1] if value.type <= 4 else None
         assert actual == expected[name], (name, actual, expected[name])
+
+
+def test_parameters_file_applies_in_a_namespace(sample, tmp_path, ros_node):
+    node, executor = ros_node
+    args = [executable('camera_node'), '--ros-args', '-r', '__ns:=/front', '--params-file',
+            str(PARAMS), '-p', f'source:={sample}', '-p', 'loop:=true']
+    with NodeProcess(args, tmp_path / 'node.log'):
+        values = call(node, executor, GetParameters, '/front/camera/get_parameters',
+                      GetParameters.Request(names=['width', 'height'])).values
+    # 640x480 come from the file (the code's defaults are 0).
+    assert [v.integer_value for v in values] == [640, 480]
 
 
 def launch_files():
