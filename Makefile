@@ -13,7 +13,7 @@ export ROS_LOCALHOST_ONLY := 1
 export ROS_DOMAIN_ID ?= $(shell expr $$$$ % 90 + 5)
 export RCUTILS_COLORIZED_OUTPUT := 0
 
-.PHONY: all venv test demo bench lint clean
+.PHONY: all venv lts test demo bench lint clean
 
 all: test
 
@@ -48,7 +48,17 @@ $(STAMPS)/package: $(STAMPS)/vision_msgs setup.py setup.cfg package.xml
 	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $@
 
-test: venv
+# Python 3.10 + OpenVINO 2022.3 + numpy 1.x, when a Python 3.10 is installed (pyenv's here).
+LTS_PYTHON ?= $(firstword $(wildcard /usr/bin/python3.10 /usr/local/bin/python3.10 \
+	$(HOME)/.pyenv/versions/3.10*/bin/python3.10))
+LTS_VENV := .venv-lts
+lts: $(if $(LTS_PYTHON),$(LTS_VENV)/.stamp)
+$(LTS_VENV)/.stamp: dev/requirements-lts.txt
+	$(LTS_PYTHON) -m venv $(LTS_VENV)
+	$(LTS_VENV)/bin/python -m pip --disable-pip-version-check -q install -r dev/requirements-lts.txt
+	touch $@
+
+test: venv lts
 	$(PY) -m pytest
 
 demo: venv
@@ -67,4 +77,4 @@ lint: venv
 	$(VENV)/bin/ament_pep257 face_detector_ros test benchmarks launch setup.py
 
 clean:
-	rm -rf $(VENV) build out *.egg-info
+	rm -rf $(VENV) $(LTS_VENV) build out *.egg-info

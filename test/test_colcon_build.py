@@ -41,7 +41,7 @@ def test_executables_and_data_are_installed_where_ros2_finds_them(install):
     for name in ('package.xml', 'launch/face_detector.launch.py', 'launch/replay.launch.py',
                  'config/face_detector.yaml', 'config/fastdds.xml', 'config/face_detector.rviz',
                  'models/LICENSE', 'models/NOTICE', 'models/blazeface_short_range.yaml',
-                 'models/face_detection_short_range.tflite'):
+                 'models/face_detection_short_range.xml'):
         assert (share / name).is_file(), name
     index = install / 'share' / 'ament_index' / 'resource_index' / 'packages'
     assert (index / 'face_detector_ros').is_file()

