@@ -1,15 +1,15 @@
 """
 Time every face detector profile per stage and measure its recall against face size.
 
-Frames are 640x480 compositions of real faces (face_detector_ros.synthetic) at known boxes,
-6 faces of one width per frame for 20-60 px (3 for 80-120, 1 above), several backgrounds. Each
-profile runs on every frame with 1 and with 2 threads (OpenVINO and OpenCV alike); the stages
-are convert (a ROS rgb8 Image buffer to a BGR array), preprocess (letterbox), infer, decode
-(with NMS) and publish (the Detection2DArray built and serialized as rclpy does before handing it
-to DDS; transport is measured by bench_pipeline.py). OpenCV's Haar frontal-face cascade runs on
-the same frames in the same run as the baseline (its stages: convert, then detectMultiScale on
-the grey image, which includes its preprocessing). A face counts as found when a detection overlaps it with IoU >= 0.5; a false
-positive is a detection overlapping no face by IoU >= 0.3; the three face-free scikit-image
+Frames are 640x480 compositions of real faces (face_detector_ros.synthetic) at known boxes, 6 faces
+of one width per frame for 20-60 px (3 for 80-120, 1 above), several backgrounds. Each profile runs
+on every frame with 1 and with 2 threads (OpenVINO and OpenCV alike); the stages are convert (a ROS
+rgb8 Image buffer to a BGR array), preprocess (letterbox), infer, decode (with NMS) and publish
+(the Detection2DArray built and serialized as rclpy does before handing it to DDS; transport is
+measured by bench_pipeline.py). OpenCV's Haar frontal-face cascade runs on the same frames in the
+same run as the baseline (its stages: convert, then detectMultiScale on the grey image, which
+includes its preprocessing). A face counts as found when a detection overlaps it with IoU >= 0.5; a
+false positive is a detection overlapping no face by IoU >= 0.3; the three face-free scikit-image
 photos (coffee, chelsea, rocket) are run too. Median and fastest frame times are printed: the
 fastest is the best estimate of an idle core on a busy machine.
 
