@@ -326,6 +326,34 @@ def test_show_boxes_all_formats(mask_dataset, tmp_path):
                                                 tmp_path / 's.png', expect=2).stderr
 
 
+def test_show_boxes_output_names_are_unique(tmp_path):
+    video = cv2.VideoWriter(str(tmp_path / 'clip.avi'), cv2.VideoWriter_fourcc(*'MJPG'), 5,
+                            (32, 24))
+    for value in (0, 80, 160):
+        video.write(np.full((24, 32, 3), value, np.uint8))
+    video.release()
+    sources = [(tmp_path / 'clip.avi', 0), (tmp_path / 'clip.avi', 2),
+               (image(tmp_path / 'a' / 'x.png'), 0), (image(tmp_path / 'b' / 'x.png'), 0)]
+    detections = tmp_path / 'detections.jsonl'
+    detections.write_text(''.join(
+        f'{{"source": "{source}", "frame": {frame}, "detections": [{{"bbox": [1, 2, 9, 9]}}]}}\n'
+        for source, frame in sources))
+    result = run('show_boxes', detections, '--output-dir', tmp_path / 'drawn')
+    assert '4 of 4 images drawn' in result.stdout
+    drawn = tmp_path / 'drawn'
+    assert sorted(path.name for path in drawn.iterdir()) == [
+        'clip_0.png', 'clip_2.png', 'x.png', 'x_2.png']
+    assert cv2.imread(str(drawn / 'clip_2.png'))[20, 20] == pytest.approx([160] * 3, abs=8)
+
+
+@pytest.mark.parametrize('flag, value', [('--limit', 0), ('--columns', 0),
+                                         ('--thumb-size', 8)])
+def test_show_boxes_refuses_useless_sizes(mask_dataset, tmp_path, flag, value):
+    failed = run('show_boxes', mask_dataset[0], '--sheet', tmp_path / 's.png', flag, value,
+                 expect=2)
+    assert f'{flag} {value}: must be at least' in failed.stderr
+
+
 CFG = """[net]
 batch=1
 subdivisions=1

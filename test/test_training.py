@@ -2,13 +2,16 @@
 
 import io
 import math
+import struct
 import subprocess
 import sys
 
 import cv2
 from face_detector_ros.datasets.annotations import Box, ImageAnnotation
+from face_detector_ros.datasets.images import image_size
 from face_detector_ros.datasets.lists import labelmap_text, write_rows
 from face_detector_ros.datasets.voc import write_voc_xml
+from face_detector_ros.tools.show_boxes import load_image
 import numpy as np
 import pytest
 
@@ -16,7 +19,7 @@ torch = pytest.importorskip('torch')
 
 from face_detector_ros.training.augment import flip, random_crop  # noqa: E402, I100
 from face_detector_ros.training.data import (  # noqa: E402
-    default_class_names, read_samples, TrainingSet)
+    default_class_names, read_image, read_samples, TrainingSet)
 from face_detector_ros.training.export import fold_batchnorm  # noqa: E402
 from face_detector_ros.training.loss import multibox_loss  # noqa: E402
 from face_detector_ros.training.matching import corner_form, decode, encode, match  # noqa: E402
@@ -128,6 +131,19 @@ def test_voc_list_and_label_map(tmp_path):
     assert image_tensor.shape == (3, 160, 160) and labels.max() == 1
     with pytest.raises(ValueError, match='not among the model classes'):
         TrainingSet(samples, SSDConfig(input_size=160, class_names=('mask',)))
+
+
+def test_images_are_read_as_stored_despite_an_exif_rotation(tmp_path):
+    _, jpeg = cv2.imencode('.jpg', np.zeros((20, 40, 3), np.uint8))
+    # APP1 Exif, big-endian TIFF, one IFD entry: Orientation (0x0112), SHORT, 1 value: 6.
+    exif = b'Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0'
+    path = tmp_path / 'phone.jpg'
+    path.write_bytes(jpeg[:2].tobytes() + b'\xff\xe1' + struct.pack('>H', len(exif) + 2)
+                     + exif + jpeg[2:].tobytes())
+    assert cv2.imread(str(path)).shape == (40, 20, 3)  # the tag is there and OpenCV obeys it
+    assert image_size(path)[:2] == (40, 20)  # width, height as stored, as annotations use
+    assert read_image(path).shape == (20, 40, 3)
+    assert load_image(path, None).shape == (20, 40, 3)
 
 
 def test_batchnorm_folding_preserves_outputs():

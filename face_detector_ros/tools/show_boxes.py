@@ -41,7 +41,9 @@ def parse_args(argv):
                         'the annotation folder) or the base of relative JSON sources')
     parser.add_argument('--names', type=Path, help='class names for YOLO (default: its .names)')
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument('--output-dir', type=Path, help='write one PNG per image here')
+    target.add_argument('--output-dir', type=Path,
+                        help='write one PNG per image here, named after the image (a video '
+                        'frame: STEM_FRAME.png; a name already used gets _2, _3, ...)')
     target.add_argument('--sheet', type=Path, help='write one contact sheet PNG')
     target.add_argument('--window', action='store_true',
                         help='show each image in a window (any key: next, q or Esc: quit)')
@@ -53,7 +55,12 @@ def parse_args(argv):
     parser.add_argument('--skip-bad', action='store_true',
                         help='skip missing or unreadable images (default: error)')
     parser.add_argument('--overwrite', action='store_true', help='replace existing output')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    for flag, value, least in (('--limit', args.limit, 1), ('--columns', args.columns, 1),
+                               ('--thumb-size', args.thumb_size, 16)):
+        if value is not None and value < least:
+            raise CliError(f'{flag} {value}: must be at least {least}')
+    return args
 
 
 def detect_format(path):
@@ -126,7 +133,8 @@ def json_items(path, base):
 def load_image(path, frame):
     """Return the BGR image of a file, or of a video frame; None if unreadable."""
     if is_image(path):
-        return cv2.imread(str(path), cv2.IMREAD_COLOR)
+        # As stored, like the boxes: EXIF rotation would move the pixels from under them.
+        return cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     capture = cv2.VideoCapture(str(path))
     capture.set(cv2.CAP_PROP_POS_FRAMES, frame or 0)
     ok, image = capture.read()
@@ -171,6 +179,30 @@ def contact_sheet(tiles, columns, size):
     return sheet
 
 
+def output_name(path, frame, title, taken):
+    """
+    Return a PNG file name for an item that is not in `taken`, and add it there.
+
+    The name is the title's stem (a video's gets its frame number); a name taken by another
+    image (same file name in another folder) gets _2, _3, ...
+    """
+    stem = Path(title).stem if is_image(path) else f'{Path(path).stem}_{frame}'
+    name, copy = f'{stem}.png', 1
+    while name in taken:
+        copy += 1
+        name = f'{stem}_{copy}.png'
+    taken.add(name)
+    return name
+
+
+def png_bytes(image):
+    """Return `image` encoded as PNG; CliError if OpenCV cannot encode it."""
+    ok, png = cv2.imencode('.png', image)
+    if not ok:
+        raise CliError(f'OpenCV could not encode a {image.shape[1]}x{image.shape[0]} image as PNG')
+    return png.tobytes()
+
+
 def show(images):
     """Show (image, title) pairs in a window one by one."""
     try:
@@ -205,6 +237,7 @@ def main(argv=None):
                      for _, _, boxes, _ in items for box in boxes})
     colours = {label: PALETTE[index % len(PALETTE)] for index, label in enumerate(labels)}
     bad = BadInputs(args.skip_bad)
+    names = set()
 
     def drawn():
         for path, frame, boxes, title in progress(items, 'drawing'):
@@ -212,11 +245,11 @@ def main(argv=None):
             if image is None:
                 bad.report(f'{path}: missing or unreadable image', 'unreadable image')
                 continue
-            yield draw(image, boxes, colours), title
+            yield draw(image, boxes, colours), title, output_name(path, frame, title, names)
 
     count = 0
     if args.window:
-        show(drawn())
+        show((image, title) for image, title, _ in drawn())
         where = 'a window'
     elif args.sheet:
         tiles = list(drawn())
@@ -224,15 +257,15 @@ def main(argv=None):
             raise CliError('no image could be read')
         if args.sheet.exists() and not args.overwrite:
             raise CliError(f'{args.sheet} exists; pass --overwrite or choose another name')
-        ok, png = cv2.imencode('.png', contact_sheet(tiles, args.columns, args.thumb_size))
+        png = png_bytes(contact_sheet([(image, title) for image, title, _ in tiles],
+                                      args.columns, args.thumb_size))
         with atomic_output_file(args.sheet, 'wb') as stream:
-            stream.write(png.tobytes())
+            stream.write(png)
         count, where = len(tiles), str(args.sheet)
     else:
         with atomic_output_dir(args.output_dir, overwrite=args.overwrite) as staging:
-            for image, title in drawn():
-                name = Path(title.replace('#', '_')).stem
-                cv2.imwrite(str(staging / f'{name}.png'), image)
+            for image, _, name in drawn():
+                (staging / name).write_bytes(png_bytes(image))
                 count += 1
         where = str(args.output_dir)
     if not args.window:

@@ -95,8 +95,9 @@ def to_tensor(image):
 
 
 def read_image(path):
-    """Read an image as BGR uint8; DatasetError if it cannot be read."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """Read an image as BGR uint8, as stored; DatasetError if it cannot be read."""
+    # EXIF rotation would move the pixels from under the boxes, which refer to the stored image.
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise DatasetError(f'{path}: cannot read the image')
     return image
