@@ -100,6 +100,7 @@ class _Frame:
         self.letterboxes = letterboxes
         self.timings = {}
         self.started = 0.0
+        self.failures = 0
         self.runner = None
         self.slot = None
         self.outputs = None
@@ -127,16 +128,20 @@ class InferenceEngine:
     frames over `num_requests` asynchronous infer requests: results come back in submission
     order, never more frames in flight than requests, and a frame that finds every request busy
     waits in a single slot where a newer frame replaces it (counted in `dropped`). Use one style
-    or the other on an engine, not both at once. Detections are in pixels of the given image.
+    or the other on an engine, not both at once, and from one thread at a time (the nodes call
+    it from their executor's thread). Detections are in pixels of the given image.
 
     A card's `pyramid` adds input sizes the model is reshaped to: every level letterboxes the
     whole frame, so a fully convolutional model such as BlazeFace sees small faces at a larger
-    scale; the levels' detections are merged with NMS.
+    scale; the levels' detections are merged with the card's NMS (hard or weighted).
 
     A device that raises at run time (a stick unplugged) is replaced by the next one in the list
     that compiles, and the frames it held run again there; the preferred devices are tried again
-    every `retry_interval` seconds. `core` is an OpenVINO Core; tests pass a thin wrapper whose
-    infer requests fail, since no device here can be unplugged.
+    every `retry_interval` seconds. A frame runs at most once more than there are devices: when
+    it fails that often, or no device compiles, every frame held is dropped (counted in
+    `dropped`), the call raises EngineError, and later calls raise it too until, every
+    `retry_interval` seconds, a device of the list compiles again. `core` is an OpenVINO Core;
+    tests pass a thin wrapper whose infer requests fail, since no device here can be unplugged.
     """
 
     def __init__(self, model='blazeface_short_range', device='CPU', precision='f32', threads=0,
@@ -173,13 +178,15 @@ class InferenceEngine:
 
     @property
     def device(self):
-        """Return the device the model runs on now."""
-        return self._runner.device
+        """Return the device the model runs on now ('' while every device fails)."""
+        return self._runner.device if self._runner else ''
 
     @property
     def execution_properties(self):
         """Return the precision and thread count the device in use applies (where it says)."""
         found = {}
+        if self._runner is None:
+            return found
         for key in (*_PRECISION_KEYS, *_THREADS_KEYS):
             try:
                 value = self._runner.compiled[0].get_property(key)
@@ -198,7 +205,7 @@ class InferenceEngine:
         frame = self._prepare(image, None, order)
         self._maybe_return_to_preferred()
         for _ in range(len(self.devices) + 1):
-            runner = self._runner
+            runner = self._working_runner()
             started = time.perf_counter()
             try:
                 _start(runner.sync_slot, frame.tensors)
@@ -208,19 +215,17 @@ class InferenceEngine:
                 continue
             frame.timings['infer'] = time.perf_counter() - started
             return self._finish(frame, outputs)
-        raise EngineError(f'every device failed at run time: {",".join(self.devices)}')
+        raise self._give_up()
 
     def submit(self, image, tag=None, order='bgr'):
         """Queue one image for asynchronous detection; `tag` comes back with its result."""
         frame = self._prepare(image, tag, order)
-        self._poll()
         self._maybe_return_to_preferred()
-        if self._runner.free:
-            self._launch(frame)
-        else:
-            if self._pending is not None:
-                self.dropped += 1
-            self._pending = frame
+        self._working_runner()
+        if self._pending is not None:
+            self.dropped += 1  # the newest frame wins
+        self._pending = frame
+        self._poll()
 
     def results(self, wait=False):
         """
@@ -349,28 +354,31 @@ class InferenceEngine:
         frame.timings['preprocess'] = time.perf_counter() - started
         return frame
 
-    def _launch(self, frame):
-        """Start a new frame on the current device (a free slot is there), failing over."""
+    def _launch_pending(self):
+        """Start the waiting frame if fewer frames than requests are in flight, failing over."""
         for _ in range(len(self.devices) + 1):
-            if not self._runner.free:  # the device before took frames with it: wait
-                self.dropped += self._pending is not None
-                self._pending = frame
+            if self._pending is None or len(self._in_flight) >= self.num_requests:
                 return
+            # The current device holds at most the frames in flight: it has a free slot.
             runner = self._runner
             slot = runner.free.pop()
             try:
-                _start(slot, frame.tensors)
+                _start(slot, self._pending.tensors)
             except RuntimeError as error:
                 self._fail_over(runner, error)
                 continue
+            frame, self._pending = self._pending, None
             frame.runner, frame.slot, frame.started = runner, slot, time.perf_counter()
             self._in_flight.append(frame)
             return
-        raise EngineError(f'every device failed at run time: {",".join(self.devices)}')
+        raise self._give_up()
 
     def _poll(self, block=False):
-        """Move finished frames, oldest first, from in flight to done; start the waiting one."""
-        while self._in_flight:
+        """Start the waiting frame when there is room; move finished frames, in order, to done."""
+        while True:
+            self._launch_pending()
+            if not self._in_flight:
+                return
             frame = self._in_flight[0]
             try:
                 outputs = _collect(frame.slot, wait=block)
@@ -378,7 +386,7 @@ class InferenceEngine:
                 self._fail_over(frame.runner, error)
                 continue
             if outputs is None:
-                break
+                return
             block = False
             self._in_flight.popleft()
             frame.outputs = outputs
@@ -386,9 +394,6 @@ class InferenceEngine:
             self._done.append(frame)
             if frame.runner is self._runner:
                 self._runner.free.append(frame.slot)
-            if self._pending is not None and self._runner.free:
-                pending, self._pending = self._pending, None
-                self._launch(pending)
 
     def _fail_over(self, failed, error):
         """Leave a device that raised at run time; rerun the frames it held, in their place."""
@@ -396,13 +401,35 @@ class InferenceEngine:
             self.logger.warning('device %s failed at run time: %s; switching to the next '
                                 'device', failed.device, short_reason(error))
             count = len(self.devices)
-            self._runner = self._compile_from([(failed.index + step) % count
-                                               for step in range(1, count + 1)])
+            try:
+                self._runner = self._compile_from([(failed.index + step) % count
+                                                   for step in range(1, count + 1)])
+            except EngineError as no_device:
+                raise self._give_up(str(no_device)) from None
             self._next_retry = time.monotonic() + self.retry_interval
         for frame in [frame for frame in self._in_flight if frame.runner is failed]:
+            frame.failures += 1
+            if frame.failures > len(self.devices):
+                raise self._give_up()
             if not self._restart(frame):
                 self._in_flight.remove(frame)
                 self.dropped += 1
+
+    def _give_up(self, reason=None):
+        """Drop every frame held, leave the devices until the next retry; return the error."""
+        self.dropped += len(self._in_flight) + (self._pending is not None)
+        self._in_flight.clear()
+        self._pending = None
+        self._runner = None
+        self._next_retry = time.monotonic() + self.retry_interval
+        return EngineError(reason or f'every device failed at run time: {",".join(self.devices)}')
+
+    def _working_runner(self):
+        """Return the current runner; EngineError while every device fails."""
+        if self._runner is None:
+            raise EngineError(f'no device of {",".join(self.devices)} works; trying again '
+                              f'every {self.retry_interval:g} s')
+        return self._runner
 
     def _restart(self, frame):
         """Start an in-flight frame again on the current device; return whether it started."""
@@ -418,12 +445,13 @@ class InferenceEngine:
         return True
 
     def _maybe_return_to_preferred(self):
-        """Every retry_interval, try the devices preferred to the current one again."""
-        if self._runner.index == 0 or time.monotonic() < self._next_retry:
+        """Every retry_interval, try the devices preferred to the current one (all, if none)."""
+        preferred = self._runner.index if self._runner else len(self.devices)
+        if preferred == 0 or time.monotonic() < self._next_retry:
             return
         self._next_retry = time.monotonic() + self.retry_interval
         try:
-            runner = self._compile_from(range(self._runner.index), quiet=True)
+            runner = self._compile_from(range(preferred), quiet=True)
         except EngineError:
             return
         self.logger.info('back on preferred device %s', runner.device)
@@ -440,7 +468,8 @@ class InferenceEngine:
         else:
             merged = Detections(*(np.concatenate([getattr(part, field) for part in parts])
                                   for field in ('boxes', 'scores', 'class_ids', 'keypoints')))
-            detections = nms.suppress(merged, self.nms_iou, self.max_detections)
+            detections = nms.suppress(merged, self.nms_iou, self.max_detections,
+                                      self._levels[0].decode.weighted)
         frame.timings['decode'] = time.perf_counter() - started
         self.timings = dict(frame.timings)
         return detections

@@ -167,53 +167,61 @@ def test_a_device_list_that_cannot_run_the_model_is_a_clear_error():
 
 
 def test_a_missing_or_corrupt_model_file_names_the_file_and_the_reason(tmp_path):
-    card = tmp_path / 'blazeface_short_range.yaml'
-    shutil.copy(load_card('blazeface_short_range')['card_path'], card)
-    model = tmp_path / 'face_detection_short_range.tflite'
+    source = load_card('blazeface_full_range')  # a TFLite file: one file to damage
+    card = tmp_path / 'blazeface_full_range.yaml'
+    shutil.copy(source['card_path'], card)
+    model = tmp_path / Path(source['path']).name
     with pytest.raises(ModelError, match=f'{model}.*(does not exist|cannot|Unable)'):
         InferenceEngine(str(card))
-    model.write_bytes(
-        (shipped_models()['blazeface_short_range'].parent / model.name).read_bytes()[:100000])
+    model.write_bytes(Path(source['path']).read_bytes()[:100000])
     with pytest.raises(ModelError, match=f'cannot read model file {model}: .*corrupted'):
         InferenceEngine(str(card))
 
 
 class UnpluggableCore(openvino.Core):
     """
-    A Core with a device STICK that runs on the CPU and fails at inference once unplugged.
+    A Core with devices STICK and SPARE that run on the CPU; STICK fails once unplugged.
 
     No removable accelerator exists on a test machine, so this is the seam: the compiled
-    model is real, only its infer requests raise, as MYRIAD's do when the stick is pulled out.
+    models are real, only their infer requests raise, as MYRIAD's do when the stick is pulled
+    out. While `hold` is set, the requests of both devices report busy, so tests decide when
+    frames finish. With `compiles_unplugged` an unplugged STICK still compiles and starts
+    requests, and only their results fail: a stick that fails every inference.
     """
 
-    def __init__(self):
-        """Start with the stick plugged in."""
+    def __init__(self, compiles_unplugged=False):
+        """Start with the stick plugged in and nothing held."""
         super().__init__()
         self.plugged = threading.Event()
         self.plugged.set()
+        self.hold = threading.Event()
+        self.compiles_unplugged = compiles_unplugged
 
     def compile_model(self, model, device, config=None):
-        """Compile STICK models on the CPU; refuse while unplugged, as a real plugin does."""
-        if device != 'STICK':
+        """Compile STICK and SPARE models on the CPU; refuse STICK while unplugged."""
+        if device not in ('STICK', 'SPARE'):
             return super().compile_model(model, device, config or {})
-        if not self.plugged.is_set():
+        if device == 'STICK' and not self.plugged.is_set() and not self.compiles_unplugged:
             raise RuntimeError('Can not init Myriad device: NC_ERROR')
-        return UnpluggableModel(super().compile_model(model, 'CPU', config or {}), self.plugged)
+        return UnpluggableModel(super().compile_model(model, 'CPU', config or {}), self,
+                                device == 'STICK')
 
     def get_property(self, device, name):
-        """Answer for STICK as the CPU does."""
-        return super().get_property('CPU' if device == 'STICK' else device, name)
+        """Answer for STICK and SPARE as the CPU does."""
+        return super().get_property('CPU' if device in ('STICK', 'SPARE') else device, name)
 
 
 class UnpluggableModel:
     """A compiled model whose infer requests fail once the stick is unplugged."""
 
-    def __init__(self, compiled, plugged):
+    def __init__(self, compiled, core, unpluggable):
         self.compiled = compiled
-        self.plugged = plugged
+        self.core = core
+        self.unpluggable = unpluggable
 
     def create_infer_request(self):
-        return UnpluggableRequest(self.compiled.create_infer_request(), self.plugged)
+        return UnpluggableRequest(self.compiled.create_infer_request(), self.core,
+                                  self.unpluggable)
 
     def get_property(self, name):
         return self.compiled.get_property(name)
@@ -222,30 +230,52 @@ class UnpluggableModel:
 class UnpluggableRequest:
     """An infer request that raises once the stick is unplugged, like MYRIAD's."""
 
-    def __init__(self, request, plugged):
+    def __init__(self, request, core, unpluggable):
         self.request = request
-        self.plugged = plugged
+        self.core = core
+        self.unpluggable = unpluggable
         self.model_outputs = request.model_outputs
 
     def _check(self):
-        if not self.plugged.is_set():
+        if self.unpluggable and not self.core.plugged.is_set():
             raise RuntimeError('Failed to read output from FIFO: NC_ERROR')
 
     def start_async(self, inputs):
-        self._check()
+        if not self.core.compiles_unplugged:
+            self._check()
         self.request.start_async(inputs)
 
     def wait(self):
         self.request.wait()
+        while self.core.hold.is_set():
+            time.sleep(0.001)
         self._check()
 
     def wait_for(self, timeout):
-        done = self.request.wait_for(timeout)
+        done = self.request.wait_for(timeout) and not self.core.hold.is_set()
         self._check()
         return done
 
     def get_output_tensor(self, index):
         return self.request.get_output_tensor(index)
+
+
+def within(seconds, call):
+    """Return call(), or fail if it takes longer than `seconds` (it may never return)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome['value'] = call()
+        except Exception as error:  # raised again in the calling thread
+            outcome['error'] = error
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f'still running after {seconds} s'
+    if 'error' in outcome:
+        raise outcome['error']
+    return outcome['value']
 
 
 def test_a_device_failing_at_run_time_is_replaced_and_retried_later(caplog):
@@ -274,16 +304,76 @@ def test_frames_in_flight_on_a_failing_device_are_rerun_in_order():
     core = UnpluggableCore()
     engine = InferenceEngine(device='STICK,CPU', core=core, num_requests=2)
     image = photo('astronaut')
+    core.hold.set()
+    engine.submit(image, tag=0)
+    engine.submit(image, tag=1)
+    engine.submit(image, tag=2)  # waits for a request
+    core.plugged.clear()
+    core.hold.clear()
+    results = engine.results(wait=True)
+    assert engine.device == 'CPU'
+    assert [tag for tag, _ in results] == [0, 1, 2]
+    assert engine.dropped == 0
+    assert all(len(found) == 1 for _, found in results)
+
+
+def test_a_new_frame_replaces_the_waiting_one_when_the_preferred_device_returns():
+    core = UnpluggableCore()
+    core.plugged.clear()
+    engine = InferenceEngine(device='STICK,SPARE', core=core, retry_interval=0.1)
+    assert engine.device == 'SPARE'
+    image = photo('astronaut')
+    core.hold.set()
+    engine.submit(image, tag='A')
+    engine.submit(image, tag='B')  # waits: A holds the only request
+    core.plugged.set()
+    time.sleep(0.15)
+    engine.submit(image, tag='C')
+    assert engine.device == 'STICK'
+    core.hold.clear()
+    assert [tag for tag, _ in engine.results(wait=True)] == ['A', 'C']
+    assert engine.dropped == 1
+
+
+def test_a_device_that_fails_every_inference_costs_each_frame_a_bounded_number_of_tries():
+    core = UnpluggableCore(compiles_unplugged=True)
+    engine = InferenceEngine(device='STICK', core=core, num_requests=2, retry_interval=60)
+    image = photo('astronaut')
+    core.hold.set()
     engine.submit(image, tag=0)
     engine.submit(image, tag=1)
     core.plugged.clear()
+    core.hold.clear()
+    with pytest.raises(EngineError, match='every device failed at run time: STICK'):
+        within(2.0, lambda: engine.results(wait=True))
+    assert engine.dropped == 2
+    assert engine.results() == []
+
+
+def test_after_every_device_failed_calls_raise_until_the_stick_is_back():
+    core = UnpluggableCore()
+    engine = InferenceEngine(device='STICK', core=core, retry_interval=0.3)
+    image = photo('astronaut')
+    reference = engine.detect(image)
+    core.hold.set()
+    engine.submit(image, tag=0)
+    core.plugged.clear()
+    core.hold.clear()
+    with pytest.raises(EngineError, match='no device of STICK can run'):
+        engine.results(wait=True)
+    assert engine.dropped == 1, 'the frame in flight is dropped, not rerun after the outage'
+    with pytest.raises(EngineError, match='no device of STICK works; trying again every 0.3 s'):
+        engine.submit(image, tag=1)
+    with pytest.raises(EngineError, match='no device of STICK works'):
+        engine.detect(image)
+    assert engine.device == ''
+    core.plugged.set()
+    time.sleep(0.35)
     engine.submit(image, tag=2)
-    results = engine.results(wait=True)
-    assert engine.device == 'CPU'
-    tags = [tag for tag, _ in results]
-    assert tags == sorted(tags) and tags[-1] == 2
-    assert len(tags) + engine.dropped == 3
-    assert all(len(found) == 1 for _, found in results)
+    ((tag, found),) = engine.results(wait=True)
+    assert tag == 2 and engine.device == 'STICK'
+    np.testing.assert_allclose(found.boxes, reference.boxes, atol=1e-3)
+    assert engine.dropped == 1
 
 
 def test_async_results_come_in_order_never_exceeding_the_requests_newest_frame_wins():
@@ -351,3 +441,18 @@ def test_an_onnx_ssd_model_in_nchw_bgr_is_read_decoded_and_mapped_back(tmp_path)
     # Letterbox: scale 0.5, 75 px of padding above; model box (150, 150, 225, 225).
     np.testing.assert_allclose(found.boxes, [[300, 150, 450, 300]], atol=1e-3)
     np.testing.assert_allclose(found.scores, [0.9])
+
+
+def test_pyramid_levels_are_merged_with_the_nms_method_of_the_card():
+    card = load_card('blazeface_small_faces')
+    assert card['nms'] == 'weighted'
+    image = photo('astronaut')
+
+    def face(nms, pyramid):
+        engine = InferenceEngine({**card, 'nms': nms, 'pyramid': pyramid}, threads=1)
+        (box,) = engine.detect(image).boxes
+        return box
+    # A level given twice weighs twice in a weighted blend; a hard pick keeps the best box.
+    once, twice = [[576, 432]], [[576, 432], [576, 432]]
+    assert np.abs(face('weighted', once) - face('weighted', twice)).max() > 0.1
+    np.testing.assert_array_equal(face('hard', once), face('hard', twice))
