@@ -5,6 +5,11 @@ Tracks and ground truth are arrays of rows `frame, id, left, top, width, height,
 MOTChallenge files (frames 1-based, boxes in pixels). `evaluate` follows the definitions used by
 the MOTChallenge benchmark and py-motmetrics:
 
+- Ground-truth rows with conf 0 are regions to ignore, as in the MOTChallenge devkit: in each
+  frame, ground truth and predictions are matched one to one (largest total IoU, IoU at least
+  0.5); predictions matched to an ignored row are removed, then ignored rows are dropped, before
+  anything is scored.
+
 - CLEAR MOT (Bernardin and Stiefelhagen, 2008): in each frame a ground-truth object keeps the
   hypothesis it was matched to last time if their IoU still passes the threshold; the others are
   matched by minimum-cost assignment on 1 - IoU. An id switch is a match to a hypothesis other
@@ -23,6 +28,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 COLUMNS = ('frame', 'id', 'bb_left', 'bb_top', 'bb_width', 'bb_height', 'conf', 'x', 'y', 'z')
+# The devkit's IoU for removing predictions on ignored ground truth, whatever the threshold.
+IGNORE_IOU = 0.5
 
 
 def rows_from_boxes(frame, ids, boxes, confidences=None):
@@ -52,14 +59,14 @@ def write_mot(path_or_stream, rows):
             stream.write(lines)
 
 
-def read_mot(path, ground_truth=False):
+def read_mot(path):
     """
     Read a MOTChallenge text file into rows (frame, id, left, top, width, height, conf).
 
-    Values may be separated by commas or white space; columns after the seventh are ignored.
-    With `ground_truth`, rows whose conf is 0 (MOTChallenge's "ignore this box" flag) are
-    skipped. An id may appear once per frame, except negative ids (detection files use -1).
-    Raises ValueError naming the file and line of the first malformed row.
+    Values may be separated by commas or white space; columns after the seventh are ignored and
+    a missing conf is 1. Every row is returned: in ground truth, conf 0 marks a region that
+    `evaluate` ignores. An id may appear once per frame, except negative ids (detection files
+    use -1). Raises ValueError naming the file and line of the first malformed row.
     """
     rows = []
     with open(path) as stream:
@@ -69,8 +76,6 @@ def read_mot(path, ground_truth=False):
                 continue
             rows.append(_parse_row(text, f'{path}:{number}'))
     rows = np.array(rows, dtype=float).reshape(-1, 7)
-    if ground_truth:
-        rows = rows[rows[:, 6] != 0]
     keys, counts = np.unique(rows[rows[:, 1] >= 0, :2], axis=0, return_counts=True)
     if (counts > 1).any():
         frame, track_id = keys[np.argmax(counts > 1)]
@@ -115,14 +120,17 @@ def evaluate(gt, pred, iou_threshold=0.5):
     """
     Score predicted tracks against ground truth; return a dict of MOT metrics.
 
-    `gt` and `pred` are arrays of rows (frame, id, left, top, width, height, ...); a prediction
-    counts as a ground-truth object when their IoU is at least `iou_threshold`.
+    `gt` and `pred` are arrays of rows (frame, id, left, top, width, height[, conf]); a
+    prediction counts as a ground-truth object when their IoU is at least `iou_threshold`.
+    Ground-truth rows with conf 0 are ignored regions: the predictions they match are removed
+    (see the module docstring) and they are not counted as objects.
     """
     gt = _as_rows(gt)
-    pred = _as_rows(pred)
+    pred = _without_ignored(_as_rows(pred), gt)
+    gt = gt[gt[:, 6] != 0]
     gt_frames = _by_frame(gt)
     pred_frames = _by_frame(pred)
-    empty = np.empty((0, 6))
+    empty = np.empty((0, 7))
     last_match = {}     # gt id -> pred id it was last matched to
     tracked = {}        # gt id -> list of booleans, one per frame where it is present
     pairs = []          # (gt id, pred id) overlapping in a frame, for the identity scores
@@ -174,8 +182,28 @@ def evaluate(gt, pred, iou_threshold=0.5):
 
 
 def _as_rows(rows):
+    """Return rows as (N, 7) floats: frame, id, left, top, width, height, conf (1 if absent)."""
     rows = np.asarray(rows, dtype=float)
-    return rows[:, :6] if rows.size else np.empty((0, 6))
+    if not rows.size:
+        return np.empty((0, 7))
+    if rows.shape[1] == 6:
+        rows = np.column_stack([rows, np.ones(len(rows))])
+    return rows[:, :7]
+
+
+def _without_ignored(pred, gt):
+    """Return `pred` without the rows that the MOTChallenge devkit matches to ignored gt rows."""
+    ignored = gt[:, 6] == 0
+    keep = np.ones(len(pred), dtype=bool)
+    for frame in np.unique(gt[ignored, 0]):
+        g = np.flatnonzero(gt[:, 0] == frame)
+        p = np.flatnonzero(pred[:, 0] == frame)
+        iou = iou_matrix(gt[g, 2:6], pred[p, 2:6])
+        iou[iou < IGNORE_IOU] = 0
+        rows, cols = linear_sum_assignment(iou, maximize=True)
+        matched = iou[rows, cols] > 0
+        keep[p[cols[matched & ignored[g[rows]]]]] = False
+    return pred[keep]
 
 
 def _by_frame(rows):

@@ -92,12 +92,32 @@ def test_round_trip(tmp_path):
     assert back == pytest.approx(rows[order])
 
 
-def test_read_accepts_spaces_and_skips_ignored_ground_truth(tmp_path):
+def test_read_accepts_spaces_and_keeps_ignored_ground_truth(tmp_path):
     path = tmp_path / 'gt.txt'
     path.write_text('1 1 0 0 10 10 1 1 1\n\n1,2,20,0,10,10,0,1,0.5\n2, 1, 0, 0, 10, 10\n')
-    assert len(read_mot(path)) == 3
-    gt = read_mot(path, ground_truth=True)
-    assert gt[:, 1].tolist() == [1, 1]
+    assert read_mot(path)[:, [1, 6]].tolist() == [[1, 1], [2, 0], [1, 1]]
+
+
+def test_predictions_on_ignored_ground_truth_are_removed_as_by_the_devkit():
+    gt = np.array([[1, 1, 0, 0, 10, 10, 1],      # a face
+                   [1, 2, 50, 0, 10, 10, 0],     # ignored: a reflection, say
+                   [2, 1, 0, 0, 10, 10, 1],
+                   [2, 2, 50, 0, 10, 10, 0]])
+    pred = np.array([[1, 7, 0, 0, 10, 10, 1],
+                     [1, 8, 51, 0, 10, 10, 1],   # on the ignored region: removed
+                     [2, 7, 0, 0, 10, 10, 1],
+                     [2, 8, 51, 0, 10, 10, 1],
+                     [2, 9, 52, 1, 10, 10, 1],   # a second box there: one to one, it stays
+                     [2, 10, 80, 0, 10, 10, 1]])  # nowhere near anything: stays
+    scores = evaluate(gt, pred)
+    assert (scores['gt'], scores['gt_ids'], scores['predictions']) == (2, 1, 4)
+    assert (scores['matches'], scores['false_positives'], scores['false_negatives']) == (2, 2, 0)
+    assert scores['mota'] == pytest.approx(0.0)
+    # Matched against all the frame's ground truth at once: a prediction over both a face
+    # (IoU 0.90) and an ignored row (IoU 0.74) goes to the face and stays.
+    gt = np.array([[1, 1, 0, 0, 10, 10, 1], [1, 2, 2, 0, 10, 10, 0]])
+    scores = evaluate(gt, np.array([[1, 7, 0.5, 0, 10, 10]]))
+    assert (scores['matches'], scores['false_positives'], scores['predictions']) == (1, 0, 1)
 
 
 @pytest.mark.parametrize('text, message', [

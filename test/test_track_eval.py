@@ -48,6 +48,17 @@ def test_written_files_score_the_same(written):
     (result,) = json.loads(scored.stdout)
     for key in ('mota', 'idf1', 'id_switches', 'fragmentations', 'false_positives'):
         assert result[key] == pytest.approx(expected[key], abs=1e-3)
+    # Face 1 marked 'ignore' (conf 0): it leaves the ground truth, and the tracks on it are
+    # removed, not counted as false positives.
+    rows = [line.split(',') for line in (sequence / 'gt.txt').read_text().splitlines()]
+    ignored = [row[:6] + ['0'] + row[7:] if row[1] == '1' else row for row in rows]
+    (sequence / 'ignored.txt').write_text(''.join(','.join(row) + '\n' for row in ignored))
+    scored = track_eval('--gt', str(sequence / 'ignored.txt'), '--pred',
+                        str(sequence / 'ours.txt'), '--json')
+    (result,) = json.loads(scored.stdout)
+    assert result['gt'] == expected['gt'] - sum(row[1] == '1' for row in rows)
+    assert result['false_positives'] <= expected['false_positives']
+    assert result['predictions'] < expected['predictions']
 
 
 def test_detections_mode_tracks_and_prints_a_table(written):

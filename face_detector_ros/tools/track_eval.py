@@ -51,7 +51,9 @@ def parse_args(argv):
     source.add_argument('--scenario', choices=(*scenarios.SCENARIOS, 'all'),
                         help='generated scenario to run both trackers on')
     parser.add_argument('--gt', type=Path, metavar='GT.txt',
-                        help='ground truth; rows with conf 0 are ignored, as in MOTChallenge')
+                        help='ground truth; rows with conf 0 are regions to ignore, as in '
+                        'MOTChallenge: predictions matching them (IoU >= 0.5) are dropped '
+                        'before scoring')
     parser.add_argument('--fps', type=float, nargs='+', metavar='FPS',
                         help='frame rate(s): of the --det sequence (one value), or of the '
                         'scenarios (default 7 and 30)')
@@ -78,12 +80,12 @@ def parse_args(argv):
     return args
 
 
-def read(path, ground_truth=False):
+def read(path):
     """Read a MOT file, turning a missing or malformed file into a one-line error."""
     if not path.is_file():
         raise CliError(f'{path} does not exist or is not a file')
     try:
-        rows = read_mot(path, ground_truth)
+        rows = read_mot(path)
     except (ValueError, UnicodeDecodeError) as error:
         raise CliError(f'{error}') from None
     if not len(rows):
@@ -168,11 +170,11 @@ def main(argv=None):
     """Score MOT files, or run and score both trackers; print a table or JSON."""
     args = parse_args(argv)
     if args.pred:
-        gt = read(args.gt, ground_truth=True)
+        gt = read(args.gt)
         results = [{'sequence': args.pred.stem, 'tracker': '-',
                     **evaluate(gt, read(args.pred), args.iou)}]
     elif args.det:
-        gt, det = read(args.gt, ground_truth=True), read(args.det)
+        gt, det = read(args.gt), read(args.det)
         last_frame = int(max(gt[:, 0].max(), det[:, 0].max()))
         scenario = scenarios.Scenario(args.det.stem, args.fps[0], None,
                                       frames_from_detections(det, args.fps[0], last_frame))
