@@ -166,7 +166,7 @@ def main(argv=None):
     elapsed = time.monotonic() - started
     rows, drawn = write_outputs(output, watched, options.fps)
     tracks, published = watched.tracks, len(watched.image_stamps)
-    truth = mot.read_mot(frames_dir / 'ground_truth.txt', ground_truth=True)
+    truth = mot.read_mot(frames_dir / 'ground_truth.txt')
     scores = mot.evaluate(truth, rows)
     latency = [(arrival - (t.header.stamp.sec + t.header.stamp.nanosec * 1e-9)) * 1e3
                for arrival, t in zip(watched.received_at, tracks)]

@@ -37,7 +37,7 @@ def check_tracks(tracks, image_stamps, sample):
     assert keys == sorted(set(keys)) and set(keys) <= set(image_stamps)
     assert {t.header.frame_id for t in tracks} == {'camera_optical_frame'}
     assert all(d.header == t.header for t in tracks for d in t.detections)
-    truth = mot.read_mot(sample / 'ground_truth.txt', ground_truth=True)
+    truth = mot.read_mot(sample / 'ground_truth.txt')
     frames = {image_stamps.index(key) + 1 for key in keys}
     truth = truth[np.isin(truth[:, 0], list(frames))]
     scores = mot.evaluate(truth, demo.tracks_to_mot_rows(tracks, image_stamps))
