@@ -16,12 +16,12 @@ import struct
 import time
 
 import apsw
-from face_detector_ros.cli import atomic_output_dir, CliError
+from face_detector_ros.cli import atomic_output_dir, atomic_output_file, CliError
 from face_detector_ros.drawing import draw_detections
 from face_detector_ros.engine import InferenceEngine
 from face_detector_ros.image_conversion import ImageConversionError, numpy_to_image, to_bgr8
 from face_detector_ros.messages import boxes_to_detection_array
-from face_detector_ros.mot import rows_from_boxes
+from face_detector_ros.mot import rows_from_boxes, write_mot
 from face_detector_ros.paths import default_params_file
 from face_detector_ros.tracking import CentroidTracker
 import numpy as np
@@ -280,14 +280,15 @@ class ProcessSummary:
 
 
 def process_bag(source, output, image_topic=None, params_file=None, model=None, device=None,
-                annotate=False, storage='mcap', progress=True):
+                annotate=False, storage='mcap', mot=None, progress=True):
     """
     Run the detector and the tracker over every image of a bag; write a new bag.
 
     The new bag holds every input message unchanged, plus Detection2DArray messages on
     <namespace>/detections and <namespace>/tracks (Detection2D.id = track id) with the image
     headers, written at the image's timestamp, and with `annotate` bgr8 <namespace>/tracks_image.
-    Parameters come from the detector's and tracker's sections of `params_file`. Returns a
+    Parameters come from the detector's and tracker's sections of `params_file`. With `mot`, the
+    tracks also go to that MOTChallenge file, written only if the bag is. Returns a
     ProcessSummary.
     """
     # vision_msgs have no rosbags serializer without a field-by-field copy; rclpy's does it.
@@ -301,7 +302,8 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
         tracker = make_tracker(node_parameters(params_file, 'face_tracker'))
         summary = ProcessSummary(images.topic)
         started = time.perf_counter()
-        with bag_writer(output, storage) as writer:
+        with bag_writer(output, storage) as writer, \
+                (atomic_output_file(mot) if mot else contextlib.nullcontext()) as mot_file:
             outputs = {conn.id: copy_connection(writer, conn) for conn in reader.connections}
             results = {name: add_typed_connection(writer, sibling_topic(images.topic, name),
                                                   DETECTIONS_TYPE)
@@ -344,5 +346,7 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
                 summary.detections += len(found)
                 summary.track_rows.append(rows_from_boxes(
                     summary.frames, [int(i) for i in ids], boxes, scores))
+            if mot_file is not None:
+                write_mot(mot_file, summary.mot_rows())
         summary.seconds = time.perf_counter() - started
     return summary

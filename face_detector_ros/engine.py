@@ -305,18 +305,22 @@ class InferenceEngine:
                             for level in self._levels]
                 runner = _Runner(compiled, device, index, self.num_requests)
             except RuntimeError as error:
-                reasons.append(f'{device}: {short_reason(error)}')
-                if not quiet and device not in self._reported:
-                    self._reported.add(device)
-                    self.logger.warning('device %s skipped for model %s: %s', device,
-                                        self.card['name'], short_reason(error))
+                reasons.append((device, short_reason(error)))
                 continue
+            # Skipped devices get a warning (once) when another runs; if none does, the error
+            # gives every reason.
+            for skipped, reason in reasons:
+                if not quiet and skipped not in self._reported:
+                    self._reported.add(skipped)
+                    self.logger.warning('device %s skipped for model %s: %s', skipped,
+                                        self.card['name'], reason)
             self.logger.info('model %s runs on %s', self.card['name'], device)
             return runner
         available = ', '.join(self._core.available_devices)
+        detail = '; '.join(f'{device}: {reason}' for device, reason in reasons)
         raise EngineError(f'no device of {",".join(self.devices[i] for i in indices)} can run '
-                          f'model {self.card["path"]} ({"; ".join(reasons)}); available '
-                          f'devices: {available}')
+                          f'model {self.card["path"]} ({detail}); available devices: '
+                          f'{available}')
 
     def _config(self, device):
         """Return the compile properties the device supports: precision hint, thread count."""

@@ -18,8 +18,9 @@ import threading
 import time
 
 from face_detector_ros import bags
-from face_detector_ros.cli import atomic_output_file, CliError, console_main
-from face_detector_ros.mot import write_mot
+from face_detector_ros.cli import CliError, console_main
+from face_detector_ros.engine import EngineError
+from face_detector_ros.models import ModelError
 from face_detector_ros.ros_common import qos_profile, SubscriberGate
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -202,8 +203,9 @@ def record(args):
     """Record until a signal, --duration or --max-messages; the bag is closed in every case."""
     started = time.monotonic()
     deadline = started + args.duration if args.duration else float('inf')
-    with bags.bag_writer(args.output, args.storage) as writer, \
-            ros_node('face_detector_bag_record') as (node, stop):
+    # The bag closes inside ros_node, whose stop handler keeps a second Ctrl-C from aborting it.
+    with ros_node('face_detector_bag_record') as (node, stop), \
+            bags.bag_writer(args.output, args.storage) as writer:
         recorder = Recorder(node, writer, args.topics)
         executor = SingleThreadedExecutor(context=node.context)
         executor.add_node(node)
@@ -222,13 +224,13 @@ def record(args):
 
 def process(args):
     """Run detector and tracker over the bag; print a summary."""
-    summary = bags.process_bag(args.input, args.output, image_topic=args.image_topic,
-                               params_file=args.params_file, model=args.model,
-                               device=args.device, annotate=args.annotate,
-                               storage=args.storage)
-    if args.mot:
-        with atomic_output_file(args.mot) as stream:
-            write_mot(stream, summary.mot_rows())
+    try:
+        summary = bags.process_bag(args.input, args.output, image_topic=args.image_topic,
+                                   params_file=args.params_file, model=args.model,
+                                   device=args.device, annotate=args.annotate,
+                                   storage=args.storage, mot=args.mot)
+    except (EngineError, ModelError) as error:
+        raise CliError(str(error)) from None
     fps = summary.frames / summary.seconds if summary.seconds else 0.0
     print(f'{summary.frames} images on {summary.image_topic}: {summary.detections} detections, '
           f'{len(summary.mot_rows())} track boxes, track ids {summary.ids}, {fps:.1f} images/s; '
