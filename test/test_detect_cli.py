@@ -86,7 +86,6 @@ def test_list_models_prints_one_shipped_name_per_line_name_first():
 @pytest.mark.parametrize('args, message', [
     (['missing.png'], 'no such file or folder: {}/missing.png'),
     (['notes.txt'], 'is neither an image'),
-    (['broken.png'], 'cannot read image {}/broken.png'),
     (['astronaut.png', '--model', 'nope'], "unknown model 'nope'"),
     (['astronaut.png', '--device', 'FOO'], 'no device of FOO can run model'),
     (['astronaut.png', '--threshold', '2'], '--threshold must be in [0, 1]'),
@@ -104,3 +103,24 @@ def test_a_bad_input_is_one_error_line_and_a_non_zero_status(media, tmp_path, ar
     assert len(errors) == 1 and message.format(tmp_path) in errors[0], result.stderr
     assert 'Traceback' not in result.stderr
     assert not out.exists(), 'no partial output'
+
+
+def test_an_unreadable_file_is_skipped_with_a_warning_and_the_run_fails(media, tmp_path):
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    for name in ('astronaut.png', 'coffee.jpg'):
+        (folder / name).write_bytes((media / name).read_bytes())
+    (folder / 'broken.png').write_bytes(b'\x89PNG not really')
+    out = tmp_path / 'out'
+    result = run(folder, '--json', '--output-dir', out)
+    assert result.returncode == 2
+    assert [json.loads(line)['source'] for line in result.stdout.splitlines()] == [
+        str(folder / 'astronaut.png'), str(folder / 'coffee.jpg')]
+    assert sorted(path.name for path in out.iterdir()) == ['astronaut.png', 'coffee.png']
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if ': warning: ' in line] == [
+        f'face-detect: warning: cannot read image {folder / "broken.png"}: not an image OpenCV '
+        'can decode; skipped']
+    assert lines[-1].endswith(': error: 1 of 3 file(s) could not be read (warnings above); '
+                              'the others were processed')
+    assert '2 image(s) or frame(s) from 2 file(s), 1 face(s)' in result.stderr

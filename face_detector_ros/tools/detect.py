@@ -20,6 +20,10 @@ IMAGE_SUFFIXES = ('.bmp', '.jpeg', '.jpg', '.pgm', '.png', '.ppm', '.tif', '.tif
 VIDEO_SUFFIXES = ('.avi', '.m4v', '.mkv', '.mov', '.mp4', '.mpeg', '.mpg', '.webm')
 
 
+class UnreadableFile(cli.CliError):
+    """An image or video OpenCV cannot decode; the run skips it and fails at the end."""
+
+
 def media_files(paths):
     """Return the image and video files named by `paths` (a folder gives its files, sorted)."""
     found = []
@@ -46,7 +50,7 @@ def frames(path):
     if path.suffix.lower() in IMAGE_SUFFIXES:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
-            raise cli.CliError(f'cannot read image {path}: not an image OpenCV can decode')
+            raise UnreadableFile(f'cannot read image {path}: not an image OpenCV can decode')
         yield 0, image
         return
     capture = cv2.VideoCapture(str(path))
@@ -61,7 +65,7 @@ def frames(path):
     finally:
         capture.release()
     if count == 0:
-        raise cli.CliError(f'cannot read video {path}: no frame could be decoded')
+        raise UnreadableFile(f'cannot read video {path}: no frame could be decoded')
 
 
 def record(source, number, image, detections, labels):
@@ -125,32 +129,40 @@ def main(argv=None):
         engine.score_threshold = args.threshold
     output = cli.atomic_output_dir(args.output_dir) if args.output_dir else \
         contextlib.nullcontext()
-    count = faces = 0
+    count = faces = unreadable = 0
     started = time.perf_counter()
     with output as out_dir:
         names = set()
         for path in tqdm(files, unit='file', disable=None, file=sys.stderr):
-            for number, image in frames(path):
-                try:
-                    found = engine.detect(image)
-                except EngineError as error:
-                    raise cli.CliError(str(error)) from error
-                count += 1
-                faces += len(found)
-                line = record(path, number, image, found, engine.labels)
-                if args.json:
-                    print(json.dumps(line))
-                else:
-                    print(f'{path} frame {number}: {len(found)} face(s)' + ''.join(
-                        f' [{", ".join(f"{v:.0f}" for v in item["bbox"])}] {item["score"]:.2f}'
-                        for item in line['detections']))
-                if out_dir is not None:
-                    write_annotated(out_dir, names, path, number, image, found, engine.labels)
+            try:
+                for number, image in frames(path):
+                    try:
+                        found = engine.detect(image)
+                    except EngineError as error:
+                        raise cli.CliError(str(error)) from error
+                    count += 1
+                    faces += len(found)
+                    line = record(path, number, image, found, engine.labels)
+                    if args.json:
+                        print(json.dumps(line))
+                    else:
+                        print(f'{path} frame {number}: {len(found)} face(s)' + ''.join(
+                            f' [{", ".join(f"{v:.0f}" for v in item["bbox"])}] '
+                            f'{item["score"]:.2f}' for item in line['detections']))
+                    if out_dir is not None:
+                        write_annotated(out_dir, names, path, number, image, found,
+                                        engine.labels)
+            except UnreadableFile as error:
+                unreadable += 1
+                tqdm.write(f'face-detect: warning: {error}; skipped', file=sys.stderr)
     elapsed = time.perf_counter() - started
-    print(f'{count} image(s) or frame(s) from {len(files)} file(s), {faces} face(s), '
-          f'{1e3 * elapsed / max(count, 1):.1f} ms each on {engine.device} with '
+    print(f'{count} image(s) or frame(s) from {len(files) - unreadable} file(s), {faces} '
+          f'face(s), {1e3 * elapsed / max(count, 1):.1f} ms each on {engine.device} with '
           f'{engine.card["name"]}' + (f'; annotated in {args.output_dir}'
                                       if args.output_dir else ''), file=sys.stderr)
+    if unreadable:
+        raise cli.CliError(f'{unreadable} of {len(files)} file(s) could not be read (warnings '
+                           'above); the others were processed')
     return 0
 
 
