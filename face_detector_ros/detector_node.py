@@ -195,19 +195,28 @@ class DetectorNode(LifecycleNode):
         try:
             if self.engine.num_requests > 1:
                 self.engine.submit(image, tag=(msg.header, image, convert))
-                self.publish_ready_results()
             else:
                 self.publish(msg.header, image, self.engine.detect(image), convert)
         except EngineError as error:
-            self.device_errors += 1
-            self.get_logger().error(f'inference failed: {error} ({self.device_errors} so far); '
-                                    'the preferred devices are retried', throttle_duration_sec=5.0)
+            self.count_device_error(error)
+        self.publish_ready_results()
 
     def publish_ready_results(self):
         if self.engine is None or self.engine.num_requests == 1:
             return
-        for (header, image, convert), detections in self.engine.results():
+        try:
+            finished = self.engine.results()
+        except EngineError as error:
+            self.count_device_error(error)
+            return
+        for (header, image, convert), detections in finished:
             self.publish(header, image, detections, convert)
+
+    def count_device_error(self, error):
+        """Every device failed: count, say it (throttled) and go on; the engine retries."""
+        self.device_errors += 1
+        self.get_logger().error(f'inference failed: {error} ({self.device_errors} so far)',
+                                throttle_duration_sec=5.0)
 
     def publish(self, header, image, detections, convert):
         started = time.perf_counter()
@@ -228,11 +237,14 @@ class DetectorNode(LifecycleNode):
         if self.engine is None:
             return
         status = DiagnosticStatus(name=f'{self.get_name()}: inference',
-                                  hardware_id=self.engine.device)
+                                  hardware_id=self.engine.device or 'none')
         input_fps, output_fps = self.input_rate.rate(), self.output_rate.rate()
         status.level = DiagnosticStatus.OK
         status.message = f'{output_fps:.1f} fps on {self.engine.device}'
-        if self.engine.device != self.engine.devices[0]:
+        if not self.engine.device:
+            status.level = DiagnosticStatus.ERROR
+            status.message = f'no device of {",".join(self.engine.devices)} works; retrying'
+        elif self.engine.device != self.engine.devices[0]:
             status.level = DiagnosticStatus.WARN
             status.message += f' (preferred {self.engine.devices[0]} unavailable)'
         values = {'device': self.engine.device, 'model': self.params['model'],

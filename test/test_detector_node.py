@@ -157,7 +157,8 @@ def test_lifecycle_without_autostart(tmp_path, ros_node):
                              qos_profile('reliable', 10))
     publisher = node.create_publisher(Image, 'image_raw', qos_profile('reliable', 10))
     face, _ = synthetic.composed_image(320, 240, [100], seed=4)
-    with detector(tmp_path, 'autostart:=false', 'image_qos:=reliable') as det:
+    # num_requests 2: the asynchronous path, results published by the node's timer.
+    with detector(tmp_path, 'autostart:=false', 'image_qos:=reliable', 'num_requests:=2') as det:
         client = node.create_client(ChangeState, '/face_detector/change_state')
         assert client.wait_for_service(timeout_sec=20), det.output()  # the node is up
         spin_until(executor, lambda: False, timeout=0.5)
