@@ -213,14 +213,20 @@ def copy_connection(writer, connection):
 
 
 def node_parameters(params_file, node_name):
-    """Return the ros__parameters of `node_name` in a ROS parameters YAML file ({} if none)."""
+    """
+    Return the ros__parameters a node named `node_name` gets from a ROS parameters YAML file.
+
+    As rcl matches them for a node in the root namespace: `/**` first, then `/**/name`, then
+    `name` or `/name`, later ones overriding. {} when nothing matches.
+    """
     try:
         document = yaml.safe_load(Path(params_file).read_text()) or {}
     except yaml.YAMLError as error:
         raise CliError(f'cannot parse parameters file {params_file}: {error}') from None
-    section = document.get(node_name) or document.get(f'/{node_name}') or {}
-    common = document.get('/**') or {}
-    return {**common.get('ros__parameters', {}), **section.get('ros__parameters', {})}
+    values = {}
+    for key in ('/**', f'/**/{node_name}', node_name, f'/{node_name}'):
+        values.update((document.get(key) or {}).get('ros__parameters', {}))
+    return values
 
 
 def make_engine(params, model=None, device=None):

@@ -122,6 +122,18 @@ def test_process_matches_reviewed_tracks(tmp_path):
     assert 'MSG: vision_msgs/Detection2D' in connections['/camera/tracks'].msgdef.data
 
 
+def test_parameters_come_from_the_yaml_as_the_nodes_get_them(tmp_path):
+    shipped = bags.node_parameters(DATA.parent.parent / 'config' / 'face_detector.yaml',
+                                   'face_detector')
+    assert shipped['model'] == 'blazeface_short_range' and shipped['max_detections'] == 100
+    params = tmp_path / 'params.yaml'
+    params.write_text('/**:\n  ros__parameters: {max_age: 9.0}\n'
+                      '/**/face_tracker:\n  ros__parameters: {min_hits: 5, max_age: 2.0}\n'
+                      'face_tracker:\n  ros__parameters: {min_hits: 7}\n')
+    assert bags.node_parameters(params, 'face_tracker') == {'max_age': 2.0, 'min_hits': 7}
+    assert bags.node_parameters(params, 'face_detector') == {'max_age': 9.0}
+
+
 def test_image_topic_found_or_error_lists_candidates(tmp_path):
     bag = tmp_path / 'two'
     write_image_bag(bag, {'/left/image_raw': 'sensor_msgs/msg/Image',
