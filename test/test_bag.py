@@ -179,7 +179,8 @@ def test_a_device_or_model_that_cannot_run_is_one_error_line_and_no_bag(tmp_path
 def test_an_unwritable_mot_file_leaves_no_output_bag(tmp_path):
     (tmp_path / 'file').write_text('a file, not a folder')
     out = tmp_path / 'out'
-    result = run_tool('process', SAMPLE, out, '--mot', tmp_path / 'file' / 'tracks.txt')
+    result = run_tool('process', SAMPLE, out, '--device', 'CPU',
+                      '--mot', tmp_path / 'file' / 'tracks.txt')
     assert result.returncode != 0
     assert 'file' in one_error_line(result)
     assert not out.exists()
