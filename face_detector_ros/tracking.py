@@ -19,17 +19,24 @@ from scipy.optimize import linear_sum_assignment
 
 LOGGER = logging.getLogger(__name__)
 
-# Columns of the state matrix, one row per track: centre and its velocity (pixels, pixels/s),
-# the centre covariance shared by x and y (P00 position, P01 cross term, P11 velocity), the log
-# width and height with their variance, the last matched score, the stamps of the first and the
-# last detection, the number of detections, the label code and 1 once confirmed.
-(CX, CY, VX, VY, P00, P01, P11, LOG_W, LOG_H, P_SIZE, SCORE, BORN, SEEN, HITS, LABEL,
- CONFIRMED) = range(16)
-NUM_COLUMNS = 16
+# Rows of the state matrix, one column per track (so each field of all tracks is one
+# contiguous vector, which keeps numpy's per-call cost low for a handful of faces): centre and
+# its velocity (pixels, pixels/s), the centre covariance shared by x and y (P00 position, P01
+# cross term, P11 velocity), the box area (exp of the log width and height, refreshed on each
+# update: the noise of the prediction and of the detection scale with it), the log width and
+# height with their variance, the last matched score, the stamps of the first and the last
+# detection, the number of detections, the label code and 1 once confirmed.
+(CX, CY, VX, VY, P00, P01, P11, AREA, LOG_W, LOG_H, P_SIZE, SCORE, BORN, SEEN, HITS, LABEL,
+ CONFIRMED) = range(17)
+NUM_FIELDS = 17
 
 # Cost of an impossible match: larger than any sum of feasible costs, so the assignment first
 # maximises the number of feasible matches, then minimises their cost.
 INFEASIBLE = 1e9
+
+# Maps a box's x1, y1, x2, y2 to its centre, width and height (exactly: halves and differences).
+CORNERS_TO_CENTRE_SIZE = np.array([[0.5, 0, 0.5, 0], [0, 0.5, 0, 0.5], [-1, 0, 1, 0],
+                                   [0, -1, 0, 1]])
 
 # Label codes are multiplied by this in the size gate, so different labels never pass it.
 LABEL_SPACING = 1e4
@@ -100,14 +107,15 @@ class CentroidTracker:
         self.rejected_boxes = 0  # invalid detections ignored since construction
         self.resets = 0          # resets caused by a stamp going backwards
         self._next_id = itertools.count(1)  # survives resets: ids are never reused
-        self._transition = np.eye(P11 + 1)  # x' = x @ transition, dt set on each prediction
-        self._process_noise = np.zeros(P11 + 1)
+        # Prediction x' = F x + Q area on the rows up to P11, as one product with the area row:
+        # x' = dynamics @ x[:AREA + 1]; F and Q are set from dt on each prediction.
+        self._dynamics = np.eye(P11 + 1, AREA + 1)
         self._label_codes = {}
         self.reset()
 
     def reset(self):
         """Forget all tracks (ids already given are still never reused)."""
-        self._state = np.empty((0, NUM_COLUMNS))
+        self._state = np.empty((NUM_FIELDS, 0))
         self._ids = []       # str for confirmed tracks, None while tentative
         self._labels = []
         self._stamp = None
@@ -138,138 +146,154 @@ class CentroidTracker:
         self._stamp = stamp
 
         detections = self._detections(boxes, scores, labels)
-        state = self._state
-        if len(state) and stamp - state[:, SEEN].min() > self.max_age:
-            self._keep(stamp - state[:, SEEN] <= self.max_age)
-        if len(self._state):
-            self._predict(dt)
-        rows, cols, variance = self._associate(detections)
-        self._correct(rows, detections[cols], variance[rows], stamp)
-        if len(cols) < len(detections):
-            self._spawn(np.delete(detections, cols, axis=0), stamp)
+        seen = self._state[SEEN]
+        if len(seen) and stamp - seen.min() > self.max_age:
+            self._keep(stamp - seen <= self.max_age)
+        # Sizes changed in the last correction: refresh the area that the noise scales with.
+        log_area = self._state[LOG_W] + self._state[LOG_H]
+        np.exp(log_area, out=self._state[AREA])
+        self._predict(dt)
+        rows, cols, variance = self._associate(detections, log_area)
+        self._correct(rows, detections.take(cols, axis=1), variance.take(rows), stamp)
+        if len(cols) < detections.shape[1]:
+            unmatched = np.ones(detections.shape[1], dtype=bool)
+            unmatched[cols] = False
+            self._spawn(detections[:, unmatched], stamp)
         if None in self._ids:
             # A tentative track that misses a frame is dropped: one-frame false positives vanish.
-            self._keep((self._state[:, CONFIRMED] > 0) | (self._state[:, SEEN] == stamp))
+            self._keep((self._state[CONFIRMED] > 0) | (self._state[SEEN] == stamp))
         return self._confirmed_tracks(stamp)
 
     def _detections(self, boxes, scores, labels):
-        """Return the valid detections as rows of cx, cy, log w, log h, score, label code."""
+        """Return the valid detections as rows cx, cy, log w, log h, score, label code."""
         codes = [self._label_codes.setdefault(label, len(self._label_codes)) for label in labels]
         if not math.isfinite(boxes.sum() + scores.sum()):
             finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
             boxes = np.where(finite[:, None], boxes, 0.0)  # zero size: rejected below
-        size = boxes[:, 2:] - boxes[:, :2]
-        valid = size.min(axis=1, initial=np.inf) > 0
-        if not valid.all():
+        detections = np.empty((6, len(boxes)))
+        np.matmul(CORNERS_TO_CENTRE_SIZE, boxes.T, out=detections[:4])
+        detections[4] = scores
+        detections[5] = codes
+        if not detections[2:4].min(initial=np.inf) > 0:  # boxes are checked when one is empty
+            valid = detections[2:4].min(axis=0) > 0
             self.rejected_boxes += int(np.count_nonzero(~valid))
-            boxes, size, scores = boxes[valid], size[valid], scores[valid]
-            codes = np.asarray(codes)[valid]
-        detections = np.empty((len(boxes), 6))
-        detections[:, :2] = (boxes[:, :2] + boxes[:, 2:]) * 0.5
-        np.log(size, out=detections[:, 2:4])
-        detections[:, 4] = scores
-        detections[:, 5] = codes
+            detections = detections[:, valid]
+        np.log(detections[2:4], out=detections[2:4])
         return detections
 
     def _predict(self, dt):
-        if dt <= 0:
+        """Predict every track `dt` seconds ahead."""
+        state = self._state
+        if dt <= 0 or not state.shape[1]:
             return
         # Constant velocity: x += v dt; P = F P F' + Q on the (P00, P01, P11) triplet, where Q
-        # is continuous white-noise acceleration scaled to each face's size.
-        transition, noise = self._transition, self._process_noise
-        transition[VX, CX] = transition[VY, CY] = transition[P11, P01] = dt
-        transition[P01, P00] = 2 * dt
-        transition[P11, P00] = dt * dt
-        noise[P00:P11 + 1] = dt ** 3 / 3, dt * dt / 2, dt
-        state = self._state
-        q = self.acceleration_noise ** 2 * np.exp(state[:, LOG_W] + state[:, LOG_H])
-        state[:, :P11 + 1] = state[:, :P11 + 1] @ transition + q[:, None] * noise
-        state[:, P_SIZE] += self.size_noise ** 2 * dt
+        # is continuous white-noise acceleration scaled to each face's size (its area).
+        dynamics = self._dynamics
+        dynamics[CX, VX] = dynamics[CY, VY] = dynamics[P01, P11] = dt
+        dynamics[P00, P01] = 2 * dt
+        dynamics[P00, P11] = dt * dt
+        acceleration2 = self.acceleration_noise ** 2
+        dynamics[P00:P11 + 1, AREA] = (acceleration2 * dt ** 3 / 3, acceleration2 * dt * dt / 2,
+                                       acceleration2 * dt)
+        state[:P11 + 1] = dynamics @ state[:AREA + 1]
+        state[P_SIZE] += self.size_noise ** 2 * dt
 
-    def _associate(self, detections):
+    def _associate(self, detections, log_area):
         """
         Match tracks to detections by optimal gated assignment.
 
-        Return the matched track rows, detection rows, and every track's innovation variance:
-        the variance of a detected centre around the predicted one (pixels^2, per axis).
+        `log_area` holds the tracks' log box areas. Return the matched track indices (in
+        increasing order), detection indices, and every track's innovation variance: the
+        variance of a detected centre around the predicted one (pixels^2, per axis).
         """
         state = self._state
-        log_area = state[:, LOG_W] + state[:, LOG_H]
-        variance = state[:, P00] + self.measurement_noise ** 2 * np.exp(log_area)
-        none = np.empty(0, dtype=int)
-        if not len(state) or not len(detections):
+        variance = state[P00] + self.measurement_noise ** 2 * state[AREA]
+        if not len(variance) or not detections.shape[1]:
+            none = np.empty(0, dtype=int)
             return none, none, variance
-        dx = detections[:, 0] - state[:, CX, None]
-        dy = detections[:, 1] - state[:, CY, None]
-        distance2 = (dx * dx + dy * dy) / variance[:, None]
+        # Squared distances of every (track, detection) pair, x and y in one broadcast.
+        delta = detections[:2, None, :] - state[CX:CY + 1, :, None]
+        delta *= delta
+        distance2 = delta[0] + delta[1]
+        distance2 /= variance[:, None]
         # One comparison gates both size and label: codes are spaced far beyond any log area.
-        key = LABEL_SPACING * state[:, LABEL] + log_area
-        detection_key = LABEL_SPACING * detections[:, 5] + detections[:, 2] + detections[:, 3]
+        key = LABEL_SPACING * state[LABEL] + log_area
+        detection_key = LABEL_SPACING * detections[5] + detections[2] + detections[3]
         feasible = ((distance2 <= self.distance_gate ** 2)
                     & (np.abs(detection_key - key[:, None]) <= 2 * math.log(self.size_gate)))
+        pairs = np.count_nonzero(feasible)
+        if (pairs == np.count_nonzero(feasible.any(axis=0))
+                and pairs == np.count_nonzero(feasible.any(axis=1))):
+            # No track or detection has two candidates: the optimal assignment is every
+            # feasible pair, so the solver is not needed (the usual frame of separate faces).
+            rows, cols = np.nonzero(feasible)
+            return rows, cols, variance
         # Negative log-likelihood of the detection under the track's prediction: a coasting
         # track with a vague prediction does not steal a detection from a sharp one. Tentative
         # tracks pay the whole gate, so a confirmed track within its gate always wins.
-        track_cost = np.log(variance) + (1 - state[:, CONFIRMED]) * self.distance_gate ** 2
+        track_cost = np.log(variance) + (1 - state[CONFIRMED]) * self.distance_gate ** 2
         cost = np.where(feasible, distance2 + track_cost[:, None], INFEASIBLE)
         rows, cols = linear_sum_assignment(cost)
         keep = feasible[rows, cols]
         return rows[keep], cols[keep], variance
 
     def _correct(self, rows, detections, variance, stamp):
+        """Update the tracks `rows` (increasing) with their detections and variances."""
         if not len(rows):
             return
-        tracks = self._state[rows]
-        gain = tracks[:, P00:P01 + 1] / variance[:, None]  # position and velocity gains
-        residual = detections[:, :2] - tracks[:, CX:CY + 1]
-        tracks[:, CX:CY + 1] += gain[:, :1] * residual
-        tracks[:, VX:VY + 1] += gain[:, 1:] * residual
-        tracks[:, P11] -= gain[:, 1] * tracks[:, P01]
-        tracks[:, P00:P01 + 1] *= 1 - gain[:, :1]
-        gain_size = tracks[:, P_SIZE] / (tracks[:, P_SIZE] + self.measurement_noise ** 2)
-        tracks[:, LOG_W:LOG_H + 1] += gain_size[:, None] * (
-            detections[:, 2:4] - tracks[:, LOG_W:LOG_H + 1])
-        tracks[:, P_SIZE] *= 1 - gain_size
-        tracks[:, SCORE] = detections[:, 4]
-        tracks[:, SEEN] = stamp
-        tracks[:, HITS] += 1
-        confirm = tracks[:, HITS] == self.min_hits  # hits grow by one: reached exactly once
-        if confirm.any():
-            tracks[confirm, CONFIRMED] = 1
+        # When every track matched (the usual frame) the state is updated in place.
+        every_track = len(rows) == self._state.shape[1]
+        tracks = self._state if every_track else self._state.take(rows, axis=1)
+        gain = tracks[P00:P01 + 1] / variance  # position and velocity gains
+        residual = detections[:2] - tracks[CX:CY + 1]
+        # (x, y, vx, vy) += (position gain, velocity gain) x residual
+        tracks[CX:VY + 1] += (gain[:, None] * residual).reshape(4, -1)
+        tracks[P11] -= gain[1] * tracks[P01]
+        tracks[P00:P01 + 1] *= 1 - gain[0]
+        gain_size = tracks[P_SIZE] / (tracks[P_SIZE] + self.measurement_noise ** 2)
+        tracks[LOG_W:LOG_H + 1] += gain_size * (detections[2:4] - tracks[LOG_W:LOG_H + 1])
+        tracks[P_SIZE] *= 1 - gain_size
+        tracks[SCORE] = detections[4]
+        tracks[SEEN] = stamp
+        tracks[HITS] += 1
+        if None in self._ids:
+            confirm = tracks[HITS] == self.min_hits  # hits grow by one: reached exactly once
+            tracks[CONFIRMED, confirm] = 1
             for row in rows[confirm]:
                 self._ids[row] = str(next(self._next_id))
-        self._state[rows] = tracks
+        if not every_track:
+            self._state[:, rows] = tracks
 
     def _spawn(self, detections, stamp):
-        if not len(detections):
-            return
-        new = np.zeros((len(detections), NUM_COLUMNS))
-        new[:, [CX, CY, LOG_W, LOG_H, SCORE, LABEL]] = detections
-        area = np.exp(detections[:, 2] + detections[:, 3])
-        new[:, P00] = self.measurement_noise ** 2 * area
-        new[:, P11] = self.initial_speed ** 2 * area
-        new[:, P_SIZE] = self.measurement_noise ** 2
-        new[:, BORN] = stamp
-        new[:, SEEN] = stamp
-        new[:, HITS] = 1
+        """Start a tentative track (confirmed when `min_hits` is 1) on each detection."""
+        new = np.zeros((NUM_FIELDS, detections.shape[1]))
+        new[[CX, CY, LOG_W, LOG_H, SCORE, LABEL]] = detections
+        area = np.exp(detections[2] + detections[3])
+        new[P00] = self.measurement_noise ** 2 * area
+        new[P11] = self.initial_speed ** 2 * area
+        new[P_SIZE] = self.measurement_noise ** 2
+        new[BORN] = stamp
+        new[SEEN] = stamp
+        new[HITS] = 1
         confirmed = self.min_hits <= 1
-        new[:, CONFIRMED] = confirmed
-        self._state = np.concatenate([self._state, new])
-        self._ids.extend(str(next(self._next_id)) if confirmed else None for _ in detections)
+        new[CONFIRMED] = confirmed
+        self._state = np.concatenate([self._state, new], axis=1)
+        self._ids.extend(str(next(self._next_id)) if confirmed else None
+                         for _ in range(detections.shape[1]))
         labels = list(self._label_codes)
-        self._labels.extend(labels[int(code)] for code in detections[:, 5])
+        self._labels.extend(labels[int(code)] for code in detections[5])
 
     def _keep(self, keep):
         """Keep only the tracks where `keep` is true."""
         if keep.all():
             return
-        self._state = self._state[keep]
+        self._state = self._state[:, keep]
         self._ids = list(itertools.compress(self._ids, keep))
         self._labels = list(itertools.compress(self._labels, keep))
 
     def _confirmed_tracks(self, stamp):
         tracks = []
-        for track_id, label, row in zip(self._ids, self._labels, self._state.tolist()):
+        for track_id, label, row in zip(self._ids, self._labels, self._state.T.tolist()):
             if track_id is not None:
                 half_width, half_height = math.exp(row[LOG_W]) / 2, math.exp(row[LOG_H]) / 2
                 box = (row[CX] - half_width, row[CY] - half_height,
