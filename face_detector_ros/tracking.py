@@ -193,8 +193,9 @@ class CentroidTracker:
         dynamics[P00, P01] = 2 * dt
         dynamics[P00, P11] = dt * dt
         acceleration2 = self.acceleration_noise ** 2
-        dynamics[P00:P11 + 1, AREA] = (acceleration2 * dt ** 3 / 3, acceleration2 * dt * dt / 2,
-                                       acceleration2 * dt)
+        dynamics[P00, AREA] = acceleration2 * dt ** 3 / 3
+        dynamics[P01, AREA] = acceleration2 * dt * dt / 2
+        dynamics[P11, AREA] = acceleration2 * dt
         state[:P11 + 1] = dynamics @ state[:AREA + 1]
         state[P_SIZE] += self.size_noise ** 2 * dt
 
@@ -221,13 +222,12 @@ class CentroidTracker:
         detection_key = LABEL_SPACING * detections[5] + detections[2] + detections[3]
         feasible = ((distance2 <= self.distance_gate ** 2)
                     & (np.abs(detection_key - key[:, None]) <= 2 * math.log(self.size_gate)))
-        pairs = np.count_nonzero(feasible)
-        if (pairs == np.count_nonzero(feasible.any(axis=0))
-                and pairs == np.count_nonzero(feasible.any(axis=1))):
-            # No track or detection has two candidates: the optimal assignment is every
-            # feasible pair, so the solver is not needed (the usual frame of separate faces).
+        if np.count_nonzero(feasible) <= min(feasible.shape):
             rows, cols = np.nonzero(feasible)
-            return rows, cols, variance
+            if len(set(rows.tolist())) == len(set(cols.tolist())) == len(rows):
+                # No track or detection has two candidates: the optimal assignment is every
+                # feasible pair, so the solver is not needed (the usual frame of separate faces).
+                return rows, cols, variance
         # Negative log-likelihood of the detection under the track's prediction: a coasting
         # track with a vague prediction does not steal a detection from a sharp one. Tentative
         # tracks pay the whole gate, so a confirmed track within its gate always wins.
