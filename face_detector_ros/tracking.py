@@ -222,11 +222,12 @@ class CentroidTracker:
         detection_key = LABEL_SPACING * detections[5] + detections[2] + detections[3]
         feasible = ((distance2 <= self.distance_gate ** 2)
                     & (np.abs(detection_key - key[:, None]) <= 2 * math.log(self.size_gate)))
+        # When no track or detection has two candidates (separate faces, the usual frame) the
+        # optimal assignment is every feasible pair and the solver is not needed. Dense gates
+        # (more pairs than tracks or detections) cannot be one-to-one and are not listed.
         if np.count_nonzero(feasible) <= min(feasible.shape):
             rows, cols = np.nonzero(feasible)
             if len(set(rows.tolist())) == len(set(cols.tolist())) == len(rows):
-                # No track or detection has two candidates: the optimal assignment is every
-                # feasible pair, so the solver is not needed (the usual frame of separate faces).
                 return rows, cols, variance
         # Negative log-likelihood of the detection under the track's prediction: a coasting
         # track with a vague prediction does not steal a detection from a sharp one. Tentative
