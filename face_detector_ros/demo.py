@@ -8,7 +8,6 @@ the tracks_image overlay, then writes an annotated video and image strip and pri
 """
 
 import argparse
-import dataclasses
 import os
 from pathlib import Path
 import sys
@@ -35,7 +34,7 @@ def isolate_dds():
 
 
 def start_nodes(frames_dir, fps, log_dir):
-    """Start tracker, detector and camera; the camera waits for detector, overlay and watcher."""
+    """Start tracker, detector and camera; the camera waits for the detector and the overlay."""
     params = str(default_params_file())
     remap = ['-r', 'image:=image_raw']
     tracker = NodeProcess([executable('tracker_node'), '--ros-args', '--params-file', params,
@@ -44,70 +43,84 @@ def start_nodes(frames_dir, fps, log_dir):
                             *remap], log_dir / 'detector.log')
     camera = NodeProcess([executable('camera_node'), '--ros-args', '--params-file', params,
                           '-p', f'source:={frames_dir}', '-p', f'fps:={fps}', '-p', 'width:=0',
-                          '-p', 'height:=0', '-p', 'wait_for_subscribers:=3'],
+                          '-p', 'height:=0', '-p', 'wait_for_subscribers:=2'],
                          log_dir / 'camera.log')
     return [camera, detector, tracker]
 
 
-@dataclasses.dataclass
-class Watched:
-    """What the demo saw: tracks (with arrival times), overlays by stamp, all image stamps."""
+class Watcher:
+    """
+    Subscribes to tracks, tracks_image and camera_info in this process.
 
-    tracks: list
-    received_at: list
-    overlays: dict
-    image_stamps: list
+    Created before the nodes start, so that no frame's tracks are missed.
+    """
 
+    def __init__(self):
+        """Create the watching node; start the pipeline after this, so nothing is missed."""
+        from face_detector_ros.ros_common import qos_profile
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import CameraInfo, Image
+        from vision_msgs.msg import Detection2DArray
 
-def watch(processes, timeout):
-    """Subscribe to tracks, tracks_image and image_raw until the camera ends."""
-    from face_detector_ros.ros_common import qos_profile
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import Image
-    from vision_msgs.msg import Detection2DArray
+        self.tracks, self.received_at, self.overlays, self.image_stamps = [], [], {}, []
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node('demo_watcher', context=self.context)
+        reliable = qos_profile('reliable', 50)
+        self.node.create_subscription(Detection2DArray, 'tracks', self.on_tracks, reliable)
+        self.node.create_subscription(Image, 'tracks_image', self.on_overlay, reliable)
+        # camera_info has each image's header and is small: it counts the frames published.
+        self.node.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, reliable)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
 
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node('demo_watcher', context=context)
-    tracks, overlays, image_stamps = [], {}, []
-    received_at = []
+    def on_tracks(self, msg):
+        self.received_at.append(time.time())
+        self.tracks.append(msg)
 
-    def on_tracks(msg):
-        received_at.append(time.time())
-        tracks.append(msg)
+    def on_overlay(self, msg):
+        self.overlays[_stamp(msg.header)] = to_bgr8(msg)
 
-    def on_overlay(msg):
-        overlays[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = to_bgr8(msg)
+    def on_camera_info(self, msg):
+        self.image_stamps.append(_stamp(msg.header))
 
-    node.create_subscription(Detection2DArray, 'tracks', on_tracks, qos_profile('reliable', 50))
-    node.create_subscription(Image, 'tracks_image', on_overlay, qos_profile('reliable', 50))
-    node.create_subscription(Image, 'image_raw', lambda msg: image_stamps.append(
-        (msg.header.stamp.sec, msg.header.stamp.nanosec)), qos_profile('reliable', 50))
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    camera = processes[0]
-    deadline = time.monotonic() + timeout
-    try:
+    def watch(self, processes, timeout):
+        """Spin until the camera (processes[0]) ended and all tracks came, or 2 s of quiet."""
+        camera = processes[0]
+        deadline = time.monotonic() + timeout
+        quiet_since = None
         while time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
-            # After the camera ends, wait for the last frames' tracks until 2 s of silence.
-            last = received_at[-1] if received_at else time.time()
-            if camera.process.poll() is not None and (
-                    len(tracks) >= len(image_stamps) or time.time() - last > 2.0):
+            before = len(self.tracks)
+            self.executor.spin_once(timeout_sec=0.05)
+            failed = [p for p in processes if p.process.poll() not in (None, 0)]
+            if failed:
+                raise CliError(f'a node failed; its log ({failed[0].log_path}):\n'
+                               + failed[0].output()[-2000:])
+            if camera.process.poll() is None or len(self.tracks) > before:
+                quiet_since = time.monotonic()
+            elif (len(self.tracks) >= len(self.image_stamps) >= 1
+                  and len(self.overlays) >= len(self.tracks)
+                  or time.monotonic() - quiet_since > 2.0):
                 break
-            if any(p.process.poll() not in (None, 0) for p in processes):
-                failed = next(p for p in processes if p.process.poll() not in (None, 0))
-                raise CliError(f'a node failed; its log ({failed.log_path}):\n'
-                               + failed.output()[-2000:])
-        end = time.monotonic() + 1.0
-        while time.monotonic() < end and len(overlays) < len(tracks):
-            executor.spin_once(timeout_sec=0.05)
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
-    return Watched(tracks, received_at, overlays, image_stamps)
+        return self
+
+    def close(self):
+        """Destroy the node and its context."""
+        import rclpy
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _stamp(header):
+    return (header.stamp.sec, header.stamp.nanosec)
 
 
 def tracks_to_mot_rows(tracks, image_stamps):
@@ -156,13 +169,14 @@ def main(argv=None):
                                     num_frames=options.frames, fps=options.fps)
     print(f'sample sequence: {options.frames} frames 640x480 with 3 moving, crossing faces '
           f'in {frames_dir}')
-    processes = start_nodes(frames_dir, options.fps, output)
-    started = time.monotonic()
-    try:
-        watched = watch(processes, timeout=60 + 2 * options.frames / options.fps)
-    finally:
-        for process in processes:
-            process.stop()
+    with Watcher() as watcher:
+        processes = start_nodes(frames_dir, options.fps, output)
+        started = time.monotonic()
+        try:
+            watched = watcher.watch(processes, timeout=60 + 2 * options.frames / options.fps)
+        finally:
+            for process in processes:
+                process.stop()
     elapsed = time.monotonic() - started
     rows, drawn = write_outputs(output, watched, options.fps)
     tracks, published = watched.tracks, len(watched.image_stamps)

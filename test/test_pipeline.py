@@ -48,12 +48,13 @@ def check_tracks(tracks, image_stamps, sample):
 
 def test_three_processes_on_the_sample(sample, tmp_path):
     # 10 FPS leaves the detector time to spare even on a loaded machine: no frame skipped.
-    processes = demo.start_nodes(sample, 10.0, tmp_path)
-    try:
-        watched = demo.watch(processes, timeout=60)
-    finally:
-        for process in processes:
-            process.stop()
+    with demo.Watcher() as watcher:
+        processes = demo.start_nodes(sample, 10.0, tmp_path)
+        try:
+            watched = watcher.watch(processes, timeout=60)
+        finally:
+            for process in processes:
+                process.stop()
     check_tracks(watched.tracks, watched.image_stamps, sample)
     # tracks_image, drawn by the tracker, for every frame tracked
     assert len(watched.overlays) == len(watched.tracks)
