@@ -40,8 +40,6 @@ STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 _READ_ERRORS = (ReaderError, OSError, EOFError, struct.error, sqlite3.Error, apsw.Error,
                 ValueError, KeyError, IndexError, MemoryError, SerdeError, TypesysError,
                 AssertionError)
-TRACKER_PARAMETERS = ('min_hits', 'max_age', 'distance_gate', 'size_gate', 'measurement_noise',
-                      'acceleration_noise')
 
 
 def package_share(package):
@@ -235,20 +233,14 @@ def make_engine(params, model=None, device=None):
                              device=device or params.get('device', 'CPU'),
                              precision=params.get('precision', 'f32'),
                              threads=params.get('threads', 0))
-    card = engine.card
-    # -1 means the model card's value, as in detector_node.
-    score_threshold = params.get('score_threshold', -1.0)
-    nms_iou = params.get('nms_iou', -1.0)
-    engine.score_threshold = (score_threshold if score_threshold >= 0
-                              else float(card['score_threshold']))
-    engine.nms_iou = nms_iou if nms_iou >= 0 else float(card['nms_iou'])
-    engine.max_detections = params.get('max_detections', engine.max_detections)
+    engine.set_thresholds(params.get('score_threshold', -1.0), params.get('nms_iou', -1.0),
+                          params.get('max_detections'))
     return engine
 
 
 def make_tracker(params):
     """Build the tracker as tracker_node does from its parameters."""
-    return CentroidTracker(**{key: params[key] for key in TRACKER_PARAMETERS if key in params})
+    return CentroidTracker.from_parameters(params)
 
 
 def stamp_seconds(header):

@@ -132,12 +132,10 @@ class DetectorNode(LifecycleNode):
         self.apply_thresholds(engine, params)
         return engine
 
-    def apply_thresholds(self, engine, params):
-        card = engine.card
-        engine.score_threshold = (params['score_threshold'] if params['score_threshold'] >= 0
-                                  else float(card['score_threshold']))
-        engine.nms_iou = params['nms_iou'] if params['nms_iou'] >= 0 else float(card['nms_iou'])
-        engine.max_detections = params['max_detections']
+    @staticmethod
+    def apply_thresholds(engine, params):
+        engine.set_thresholds(params['score_threshold'], params['nms_iou'],
+                              params['max_detections'])
 
     def on_set_parameters(self, parameters):
         """Apply thresholds live; rebuild the engine for model/device changes, or refuse."""

@@ -160,9 +160,7 @@ class InferenceEngine:
         self.num_requests = num_requests
         self.retry_interval = retry_interval
         self.logger = logger or logging.getLogger(__name__)
-        self.score_threshold = float(self.card['score_threshold'])
-        self.nms_iou = float(self.card['nms_iou'])
-        self.max_detections = int(self.card['max_detections'])
+        self.set_thresholds()
         self.labels = list(self.card['labels'])
         self.dropped = 0
         self.timings = {'preprocess': 0.0, 'infer': 0.0, 'decode': 0.0}
@@ -175,6 +173,14 @@ class InferenceEngine:
         self._pending = None
         self._runner = self._compile_from(range(len(self.devices)))
         self._next_retry = time.monotonic() + retry_interval
+
+    def set_thresholds(self, score_threshold=-1.0, nms_iou=-1.0, max_detections=None):
+        """Set the decoding thresholds; a negative one (or None) means the model card's value."""
+        card = self.card
+        self.score_threshold = float(score_threshold if score_threshold >= 0
+                                     else card['score_threshold'])
+        self.nms_iou = float(nms_iou if nms_iou >= 0 else card['nms_iou'])
+        self.max_detections = int(max_detections or card['max_detections'])
 
     @property
     def device(self):

@@ -43,9 +43,7 @@ class TrackerNode(Node):
         super().__init__('face_tracker', **kwargs)
         self.params = declare_parameters(self, PARAMETERS)
         forward_logging('face_detector_ros.tracking', self.get_logger())
-        keys = ('min_hits', 'max_age', 'distance_gate', 'size_gate', 'measurement_noise',
-                'acceleration_noise')
-        self.tracker = CentroidTracker(**{key: self.params[key] for key in keys})
+        self.tracker = CentroidTracker.from_parameters(self.params)
         self.camera = None
         self.camera_warned = False
         self.matcher = StampMatcher(self.params['overlay_buffer'])

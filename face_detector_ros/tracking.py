@@ -10,6 +10,7 @@ the boxes. It never imports rclpy; `tracker_node` is a thin ROS wrapper around i
 """
 
 import dataclasses
+import inspect
 import itertools
 import logging
 import math
@@ -82,6 +83,12 @@ class CentroidTracker:
     Counters for the node to report: `rejected_boxes` (invalid detections ignored) and `resets`
     (stamps that went backwards).
     """
+
+    @classmethod
+    def from_parameters(cls, params):
+        """Build a tracker from a mapping (node parameters), taking the keys it knows."""
+        known = inspect.signature(cls).parameters
+        return cls(**{key: value for key, value in params.items() if key in known})
 
     def __init__(self, *, min_hits=3, max_age=1.0, distance_gate=4.0, size_gate=2.0,
                  measurement_noise=0.05, acceleration_noise=2.0, initial_speed=4.0,

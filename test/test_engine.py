@@ -456,3 +456,13 @@ def test_pyramid_levels_are_merged_with_the_nms_method_of_the_card():
     once, twice = [[576, 432]], [[576, 432], [576, 432]]
     assert np.abs(face('weighted', once) - face('weighted', twice)).max() > 0.1
     np.testing.assert_array_equal(face('hard', once), face('hard', twice))
+
+
+def test_negative_thresholds_mean_the_model_card_values():
+    engine = InferenceEngine('blazeface_short_range', device='CPU')
+    engine.set_thresholds(0.9, 0.4, 7)
+    assert (engine.score_threshold, engine.nms_iou, engine.max_detections) == (0.9, 0.4, 7)
+    engine.set_thresholds(-1.0, -1.0, None)
+    card = engine.card
+    assert (engine.score_threshold, engine.nms_iou, engine.max_detections) == (
+        card['score_threshold'], card['nms_iou'], card['max_detections'])

@@ -227,3 +227,9 @@ def test_scenarios_are_deterministic_with_gaps_and_hidden_faces():
     for face_id, hidden in ((1, False), (2, True), (3, True), (4, True)):
         frames = [k for k, ids in enumerate(present) if face_id in ids]
         assert (len(frames) < frames[-1] - frames[0] + 1) == hidden
+
+
+def test_tracker_from_node_parameters_takes_the_keys_it_knows():
+    tracker = CentroidTracker.from_parameters({'min_hits': 5, 'max_age': 2.5,
+                                               'face_width': 0.16, 'overlay_buffer': 30})
+    assert (tracker.min_hits, tracker.max_age) == (5, 2.5)
