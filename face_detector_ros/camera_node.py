@@ -5,7 +5,8 @@ import time
 from face_detector_ros import camera_source
 from face_detector_ros.image_conversion import convert_encoding, numpy_to_image
 from face_detector_ros.ros_common import (declare_parameters, Param, qos_profile, run_node,
-                                          steady_clock, SubscriberGate)
+                                          steady_clock, SubscriberGate,
+                                          wait_for_acknowledgements)
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -45,7 +46,10 @@ class CameraNode(Node):
                             if p['camera_info_file'] else None)
         qos = qos_profile(p['qos_reliability'], p['qos_depth'])
         self.image_pub = self.create_publisher(Image, 'image_raw', qos)
-        self.info_pub = self.create_publisher(CameraInfo, 'camera_info', qos)
+        # CameraInfo is small: a deeper queue lets a busy reliable reader catch up instead of
+        # losing messages (KEEP_LAST on the writer drops what was not acknowledged in time).
+        self.info_pub = self.create_publisher(
+            CameraInfo, 'camera_info', qos_profile(p['qos_reliability'], max(p['qos_depth'], 10)))
         self.finished = False
         self.exit_code = 0
         self.published = 0
@@ -118,6 +122,7 @@ class CameraNode(Node):
         else:
             self.get_logger().info(f'end of {self.params["source"]} after {self.published} '
                                    'frames')
+            wait_for_acknowledgements([self.image_pub, self.info_pub])
             self.finished = True
 
     def try_reopen(self):

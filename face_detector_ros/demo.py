@@ -80,7 +80,7 @@ class Watcher:
         self.tracks.append(msg)
 
     def on_overlay(self, msg):
-        self.overlays[_stamp(msg.header)] = to_bgr8(msg)
+        self.overlays[_stamp(msg.header)] = msg  # converted later: keep this callback quick
 
     def on_camera_info(self, msg):
         self.image_stamps.append(_stamp(msg.header))
@@ -138,7 +138,8 @@ def write_outputs(output, watched, fps):
     """Write tracks.txt (MOTChallenge), tracks.mp4 and strip.png; return the MOT rows."""
     rows = tracks_to_mot_rows(watched.tracks, watched.image_stamps)
     mot.write_mot(output / 'tracks.txt', rows)
-    images = [watched.overlays[s] for s in watched.image_stamps if s in watched.overlays]
+    images = [to_bgr8(watched.overlays[s]) for s in watched.image_stamps
+              if s in watched.overlays]
     if images:
         height, width = images[0].shape[:2]
         video = cv2.VideoWriter(str(output / 'tracks.mp4'), cv2.VideoWriter_fourcc(*'mp4v'),

@@ -8,6 +8,7 @@ import time
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 import rclpy
 from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -86,11 +87,12 @@ class SubscriberGate:
     Tells when every publisher has `count` matched subscribers, and has had them a moment.
 
     A publisher sees a subscriber matched before the subscriber's side has finished matching
-    it; messages sent in between are lost, so `ready()` waits `settle` seconds more. Once
-    ready it stays ready. With count 0 it is ready at once.
+    it; messages sent in between are lost, so `ready()` waits `settle` seconds more (0.5 s
+    still lost a frame now and then on a loaded machine). Once ready it stays ready. With
+    count 0 it is ready at once.
     """
 
-    def __init__(self, publishers, count, settle=0.5):
+    def __init__(self, publishers, count, settle=1.0):
         self.publishers = list(publishers)
         self.count = count
         self.settle = settle
@@ -107,6 +109,17 @@ class SubscriberGate:
         self.matched_at = self.matched_at or time.monotonic()
         self.open = time.monotonic() - self.matched_at >= self.settle
         return self.open
+
+
+def wait_for_acknowledgements(publishers, timeout=2.0):
+    """
+    Wait until reliable subscribers acknowledged what was published (at most `timeout` s).
+
+    A process that exits right after its last publish otherwise takes the messages not yet
+    delivered with it (the end of a video file, of a played bag).
+    """
+    for publisher in publishers:
+        publisher.wait_for_all_acked(Duration(seconds=timeout))
 
 
 def steady_clock():

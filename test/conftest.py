@@ -1,5 +1,6 @@
-"""Test-wide settings: every test process keeps DDS on this machine, in a domain of its own."""
+"""Test-wide settings: DDS stays on this machine, and every test gets a domain of its own."""
 
+import itertools
 import os
 
 # Set at import, before any test creates an rclpy context; node subprocesses inherit it.
@@ -14,6 +15,22 @@ os.environ['PYTHONUNBUFFERED'] = '1'
 import pytest  # noqa: E402
 import rclpy  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+
+_test_numbers = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def ros_domain(monkeypatch):
+    """
+    Give each test its own ROS_DOMAIN_ID (inherited by the nodes it starts).
+
+    Participants of an earlier test's nodes stay in discovery for seconds after the nodes end;
+    in a shared domain they counted as matched subscribers and opened wait_for_subscribers
+    gates too early, so the first frame of the next test could be lost.
+    """
+    domain = (os.getpid() + next(_test_numbers)) % 100 + 1
+    monkeypatch.setenv('ROS_DOMAIN_ID', str(domain))
+    return domain
 
 
 @pytest.fixture

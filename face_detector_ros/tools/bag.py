@@ -21,7 +21,8 @@ from face_detector_ros import bags
 from face_detector_ros.cli import CliError, console_main
 from face_detector_ros.engine import EngineError
 from face_detector_ros.models import ModelError
-from face_detector_ros.ros_common import qos_profile, SubscriberGate
+from face_detector_ros.ros_common import (qos_profile, SubscriberGate,
+                                          wait_for_acknowledgements)
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import ReliabilityPolicy
@@ -158,6 +159,7 @@ def play(args):
                 played += 1
             if first is None:
                 break  # nothing to play: do not loop on an empty bag
+        wait_for_acknowledgements([*publishers.values(), *([clock] if clock is not None else [])])
     print(f'played {played} messages on {len(by_topic)} topics in '
           f'{time.monotonic() - started:.1f} s ({passes} pass{"es" if passes > 1 else ""})')
 
