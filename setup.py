@@ -41,10 +41,10 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
-            'camera_node = face_detector_ros.camera_node:main',
-            'detector_node = face_detector_ros.detector_node:main',
-            'tracker_node = face_detector_ros.tracker_node:main',
-            'face-detector-pipeline = face_detector_ros.pipeline:main',
+            'camera_node = face_detector_ros.nodes.camera_node:main',
+            'detector_node = face_detector_ros.nodes.detector_node:main',
+            'tracker_node = face_detector_ros.nodes.tracker_node:main',
+            'face-detector-pipeline = face_detector_ros.nodes.pipeline:main',
             'face-detector-bag = face_detector_ros.tools.bag:main',
             'face-detect = face_detector_ros.tools.detect:main',
             'face-sample-data = face_detector_ros.tools.sample_data:main',

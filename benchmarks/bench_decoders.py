@@ -16,8 +16,8 @@ import statistics
 import time
 
 import cv2
-from face_detector_ros.decoders import make_decoder
-from face_detector_ros.nms import class_aware_nms, nms, weighted_nms
+from face_detector_ros.detection.decoders import make_decoder
+from face_detector_ros.detection.nms import class_aware_nms, nms, weighted_nms
 import numpy as np
 import openvino
 import skimage.data

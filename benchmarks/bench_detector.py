@@ -1,17 +1,17 @@
 """
 Time every face detector profile per stage and measure its recall against face size.
 
-Frames are 640x480 compositions of real faces (face_detector_ros.synthetic) at known boxes, 6 faces
-of one width per frame for 20-60 px (3 for 80-120, 1 above), several backgrounds. Each profile runs
-on every frame with 1 and with 2 threads (OpenVINO and OpenCV alike); the stages are convert (a ROS
-rgb8 Image buffer to a BGR array), preprocess (letterbox), infer, decode (with NMS) and publish
-(the Detection2DArray built and serialized as rclpy does before handing it to DDS; transport is
-measured by bench_pipeline.py). OpenCV's Haar frontal-face cascade runs on the same frames in the
-same run as the baseline (its stages: convert, then detectMultiScale on the grey image, which
-includes its preprocessing). A face counts as found when a detection overlaps it with IoU >= 0.5; a
-false positive is a detection overlapping no face by IoU >= 0.3; the three face-free scikit-image
-photos (coffee, chelsea, rocket) are run too. Median and fastest frame times are printed: the
-fastest is the best estimate of an idle core on a busy machine.
+Frames are 640x480 compositions of real faces (face_detector_ros.simulation.faces) at known boxes,
+6 faces of one width per frame for 20-60 px (3 for 80-120, 1 above), several backgrounds. Each
+profile runs on every frame with 1 and with 2 threads (OpenVINO and OpenCV alike); the stages are
+convert (a ROS rgb8 Image buffer to a BGR array), preprocess (letterbox), infer, decode (with NMS)
+and publish (the Detection2DArray built and serialized as rclpy does before handing it to DDS;
+transport is measured by bench_pipeline.py). OpenCV's Haar frontal-face cascade runs on the same
+frames in the same run as the baseline (its stages: convert, then detectMultiScale on the grey
+image, which includes its preprocessing). A face counts as found when a detection overlaps it with
+IoU >= 0.5; a false positive is a detection overlapping no face by IoU >= 0.3; the three face-free
+scikit-image photos (coffee, chelsea, rocket) are run too. Median and fastest frame times are
+printed: the fastest is the best estimate of an idle core on a busy machine.
 
     python benchmarks/bench_detector.py [--seeds 6] [--profiles NAME,...]
 """
@@ -22,12 +22,12 @@ import time
 import types
 
 import cv2
-from face_detector_ros import synthetic
-from face_detector_ros.detections import Detections
-from face_detector_ros.engine import InferenceEngine
-from face_detector_ros.image_conversion import image_to_numpy
-from face_detector_ros.messages import boxes_to_detection_array
-from face_detector_ros.models import DEFAULT_MODEL, shipped_models
+from face_detector_ros.detection.detections import Detections
+from face_detector_ros.detection.engine import InferenceEngine
+from face_detector_ros.detection.model_cards import DEFAULT_MODEL, shipped_models
+from face_detector_ros.ros.images import image_to_numpy
+from face_detector_ros.ros.messages import boxes_to_detection_array
+from face_detector_ros.simulation import faces
 import numpy as np
 from rclpy.serialization import serialize_message
 import skimage.data
@@ -51,7 +51,7 @@ def frames(seeds):
     for size in SIZES:
         count = 6 if size <= 60 else 3 if size <= 120 else 1
         for seed in range(seeds):
-            image, boxes = synthetic.composed_image(640, 480, [size] * count, seed * 1000 + size)
+            image, boxes = faces.composed_image(640, 480, [size] * count, seed * 1000 + size)
             made.append((size, image, boxes))
     return made
 

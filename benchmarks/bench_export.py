@@ -25,15 +25,19 @@ import statistics
 import tempfile
 import time
 
-from face_detector_ros import synthetic
-from face_detector_ros.decoders import make_decoder
-from face_detector_ros.engine import InferenceEngine
-from face_detector_ros.models import load_card
-from face_detector_ros.nms import class_aware_nms
+from face_detector_ros.detection.decoders import make_decoder
+from face_detector_ros.detection.engine import InferenceEngine
+from face_detector_ros.detection.model_cards import load_card
+from face_detector_ros.detection.nms import class_aware_nms
+from face_detector_ros.simulation import faces
 from face_detector_ros.training.data import letterbox, to_tensor
 from face_detector_ros.training.evaluate import CONFIDENCE_THRESHOLD, NMS_IOU, TOP_K
 from face_detector_ros.training.export import (
-    export_onnx, fold_batchnorm, model_card, with_detection_output)
+    export_onnx,
+    fold_batchnorm,
+    model_card,
+    with_detection_output,
+)
 from face_detector_ros.training.model import MobileNetSSD, SSDConfig
 import numpy as np
 import openvino as ov
@@ -100,14 +104,14 @@ def host_decode(priors):
     """Return a function decoding raw heads (offsets, scores) on the host, as DetectionOutput."""
     def decode(offsets, scores):
         offsets = offsets.reshape(-1, 4)
-        faces = scores.reshape(len(priors), -1)[:, 1:]
-        index, class_ids = np.nonzero(faces >= CONFIDENCE_THRESHOLD)
-        best = np.argsort(-faces[index, class_ids])[:TOP_K]
+        face_scores = scores.reshape(len(priors), -1)[:, 1:]
+        index, class_ids = np.nonzero(face_scores >= CONFIDENCE_THRESHOLD)
+        best = np.argsort(-face_scores[index, class_ids])[:TOP_K]
         index, class_ids = index[best], class_ids[best]
         centre = priors[index, :2] + offsets[index, :2] * 0.1 * priors[index, 2:]
         size = priors[index, 2:] * np.exp(offsets[index, 2:] * 0.2)
         boxes = np.concatenate([centre - size / 2, centre + size / 2], 1)
-        return class_aware_nms(boxes, faces[index, class_ids], class_ids, NMS_IOU)
+        return class_aware_nms(boxes, face_scores[index, class_ids], class_ids, NMS_IOU)
     return decode
 
 
@@ -119,14 +123,14 @@ def main():
     parser.add_argument('--input-size', type=int, default=300)
     parser.add_argument('--width', type=float, default=1.0)
     args = parser.parse_args()
-    frame, _ = synthetic.composed_image(640, 480, (160, 90, 48), seed=3)
+    frame, _ = faces.composed_image(640, 480, (160, 90, 48), seed=3)
     config = SSDConfig(input_size=args.input_size, width=args.width)
     properties = {'INFERENCE_PRECISION_HINT': 'f32', 'INFERENCE_NUM_THREADS': args.threads}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         card, heads_path = build_models(folder / 'typical', config, 6.0)
         worst_card, worst_heads = build_models(folder / 'worst', config, 0.0)
-        calibration = [synthetic.composed_image(640, 480, (120, 60), seed=seed)[0]
+        calibration = [faces.composed_image(640, 480, (120, 60), seed=seed)[0]
                        for seed in range(32)]
         int8_card = quantized(folder / 'typical', config, calibration)
         cases = {}

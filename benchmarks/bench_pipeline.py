@@ -17,10 +17,10 @@ from pathlib import Path
 import tempfile
 import time
 
-from face_detector_ros import synthetic
-from face_detector_ros.paths import share_dir
-from face_detector_ros.processes import executable, NodeProcess
-from face_detector_ros.rates import summarize
+from face_detector_ros.evaluation.rates import summarize
+from face_detector_ros.files import share_dir
+from face_detector_ros.simulation import faces
+from face_detector_ros.simulation.processes import executable, NodeProcess
 
 SHM_PROFILE = Path(__file__).resolve().parent / 'fastdds_shm_only.xml'
 PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
@@ -54,12 +54,11 @@ def node_commands(frames_dir, one_process):
 
 def run(frames_dir, one_process, profile, log_dir, timeout):
     """Run one set-up; return latencies (ms) of the frames tracked, frames published, CPU %."""
+    from face_detector_ros.ros.common import qos_profile, stamp_to_seconds
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import CameraInfo
     from vision_msgs.msg import Detection2DArray
-
-    from face_detector_ros.ros_common import qos_profile, stamp_to_seconds
 
     env = {name: profile or '' for name in PROFILE_VARIABLES}
     for name in PROFILE_VARIABLES:  # this process's participant uses the same transports
@@ -127,8 +126,8 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         frames_dir = folder / 'frames'
-        synthetic.write_sample_sequence(frames_dir, image_format='jpg',
-                                        num_frames=options.frames)
+        faces.write_sample_sequence(frames_dir, image_format='jpg',
+                                    num_frames=options.frames)
         setups = [('3 processes, default transports', False, None),
                   ('3 processes, shared memory 16 MB', False, str(SHM_PROFILE)),
                   ('1 process (face-detector-pipeline)', True, None)]

@@ -16,10 +16,14 @@ import argparse
 import statistics
 import time
 
-from face_detector_ros.tools.track_eval import (print_table, run_trackers, scenario_sequences,
-                                                summary)
-from face_detector_ros.tracking import CentroidTracker
-from face_detector_ros.tracking_baseline import GreedyCentroidTracker
+from face_detector_ros.tools.track_eval import (
+    print_table,
+    run_trackers,
+    scenario_sequences,
+    summary,
+)
+from face_detector_ros.tracking.baseline import GreedyCentroidTracker
+from face_detector_ros.tracking.tracker import CentroidTracker
 import numpy as np
 
 

@@ -14,13 +14,13 @@ import sys
 import time
 
 import cv2
-from face_detector_ros import mot
-from face_detector_ros.cli import CliError, console_main
-from face_detector_ros.image_conversion import to_bgr8
-from face_detector_ros.messages import detection_array_to_boxes
-from face_detector_ros.paths import default_params_file
-from face_detector_ros.processes import executable, NodeProcess
-from face_detector_ros.rates import summarize
+from face_detector_ros.evaluation import mot
+from face_detector_ros.evaluation.rates import summarize
+from face_detector_ros.files import default_params_file
+from face_detector_ros.ros.images import to_bgr8
+from face_detector_ros.ros.messages import detection_array_to_boxes
+from face_detector_ros.simulation.processes import executable, NodeProcess
+from face_detector_ros.tools.cli import CliError, console_main
 import numpy as np
 
 STRIP_FRAMES = 6
@@ -57,7 +57,7 @@ class Watcher:
 
     def __init__(self):
         """Create the watching node; start the pipeline after this, so nothing is missed."""
-        from face_detector_ros.ros_common import qos_profile
+        from face_detector_ros.ros.common import qos_profile
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import CameraInfo, Image
@@ -163,11 +163,11 @@ def main(argv=None):
     parser.add_argument('--fps', type=float, default=30.0, help='camera rate')
     options = parser.parse_args(argv)
     isolate_dds()
-    from face_detector_ros import synthetic
+    from face_detector_ros.simulation import faces
     output = Path(options.output)
     frames_dir = output / 'frames'
-    synthetic.write_sample_sequence(frames_dir, image_format='jpg', overwrite=True,
-                                    num_frames=options.frames, fps=options.fps)
+    faces.write_sample_sequence(frames_dir, image_format='jpg', overwrite=True,
+                                num_frames=options.frames, fps=options.fps)
     print(f'sample sequence: {options.frames} frames 640x480 with 3 moving, crossing faces '
           f'in {frames_dir}')
     with Watcher() as watcher:

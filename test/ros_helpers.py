@@ -2,7 +2,8 @@
 
 import time
 
-from face_detector_ros.processes import executable, NodeProcess  # noqa: F401 (re-exported)
+# Re-exported for the tests.
+from face_detector_ros.simulation.processes import executable, NodeProcess  # noqa: F401
 
 
 def spin_until(executor, predicate, timeout):

@@ -11,10 +11,10 @@ from pathlib import Path
 import subprocess
 
 import cv2
-from face_detector_ros.engine import InferenceEngine
-from face_detector_ros.face_geometry import CameraModel, locate_faces
-from face_detector_ros.scenarios import generate
-from face_detector_ros.tracking import CentroidTracker
+from face_detector_ros.detection.engine import InferenceEngine
+from face_detector_ros.simulation.scenarios import generate
+from face_detector_ros.tracking.face_geometry import CameraModel, locate_faces
+from face_detector_ros.tracking.tracker import CentroidTracker
 import numpy as np
 import pytest
 import skimage.data
@@ -30,10 +30,10 @@ PROGRAM = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import cv2, numpy, openvino
-from face_detector_ros.engine import InferenceEngine
-from face_detector_ros.face_geometry import CameraModel, locate_faces
-from face_detector_ros.scenarios import generate
-from face_detector_ros.tracking import CentroidTracker
+from face_detector_ros.detection.engine import InferenceEngine
+from face_detector_ros.tracking.face_geometry import CameraModel, locate_faces
+from face_detector_ros.simulation.scenarios import generate
+from face_detector_ros.tracking.tracker import CentroidTracker
 args = json.loads(sys.argv[2])
 image = cv2.imread(args['image'])
 result = {'versions': [sys.version.split()[0], numpy.__version__, cv2.__version__,

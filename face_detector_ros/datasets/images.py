@@ -4,7 +4,6 @@ from pathlib import Path
 import struct
 
 import cv2
-
 from face_detector_ros.datasets.annotations import DatasetError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')

@@ -6,11 +6,12 @@ from pathlib import Path
 import shutil
 import sys
 
-from face_detector_ros.cli import atomic_output_dir, CliError
 from face_detector_ros.datasets.annotations import DatasetError, ImageAnnotation
 from face_detector_ros.datasets.filters import describe_reasons, FaceFilter, SQUARE_MODES
 from face_detector_ros.datasets.images import image_size
 from face_detector_ros.datasets.vocset import VocSetWriter
+from face_detector_ros.files import atomic_output_dir
+from face_detector_ros.tools.cli import CliError
 from tqdm import tqdm
 
 MASK_ARTICLE_CLASSES = ('good', 'bad')

@@ -17,12 +17,19 @@ import sys
 import threading
 import time
 
-from face_detector_ros import bags
-from face_detector_ros.cli import CliError, console_main
-from face_detector_ros.engine import EngineError
-from face_detector_ros.models import ModelError
-from face_detector_ros.ros_common import (qos_profile, SubscriberGate,
-                                          wait_for_acknowledgements)
+from face_detector_ros.bags.bag_io import (
+    add_typed_connection,
+    bag_writer,
+    open_bag,
+    read_messages,
+    select_connections,
+    STORAGES,
+)
+from face_detector_ros.bags.process import process_bag
+from face_detector_ros.detection.engine import EngineError
+from face_detector_ros.detection.model_cards import ModelError
+from face_detector_ros.ros.common import qos_profile, SubscriberGate, wait_for_acknowledgements
+from face_detector_ros.tools.cli import CliError, console_main
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import ReliabilityPolicy
@@ -58,7 +65,7 @@ def parse_args(argv):
         'until Ctrl-C / SIGTERM, --duration or --max-messages.')
     record.add_argument('output', help='new rosbag2 directory')
     record.add_argument('--topics', nargs='+', required=True, metavar='TOPIC')
-    record.add_argument('--storage', choices=tuple(bags.STORAGES), default='mcap',
+    record.add_argument('--storage', choices=tuple(STORAGES), default='mcap',
                         help='storage format (%(default)s)')
     record.add_argument('--duration', type=float, metavar='S', help='stop after S seconds')
     record.add_argument('--max-messages', type=int, metavar='N',
@@ -79,7 +86,7 @@ def parse_args(argv):
     process.add_argument('--device', help='device list, overriding the parameters file')
     process.add_argument('--annotate', action='store_true',
                          help='also write bgr8 images with the tracks drawn (tracks_image)')
-    process.add_argument('--storage', choices=tuple(bags.STORAGES), default='mcap',
+    process.add_argument('--storage', choices=tuple(STORAGES), default='mcap',
                          help='storage format of the output (%(default)s)')
     process.add_argument('--mot', metavar='TRACKS.txt',
                          help='also write the tracks as a MOTChallenge file (1-based frames)')
@@ -128,8 +135,8 @@ def play(args):
     from builtin_interfaces.msg import Time
     from rosgraph_msgs.msg import Clock
 
-    with bags.open_bag(args.bag) as reader, ros_node('face_detector_bag_play') as (node, stop):
-        connections = bags.select_connections(reader, args.topics)
+    with open_bag(args.bag) as reader, ros_node('face_detector_bag_play') as (node, stop):
+        connections = select_connections(reader, args.topics)
         qos = qos_profile(args.qos, 10)
         by_topic = {conn.topic: node.create_publisher(message_class(conn.msgtype), conn.topic,
                                                       qos) for conn in connections}
@@ -146,7 +153,7 @@ def play(args):
         while not stop.is_set() and (passes == 0 or args.loop):
             passes += 1
             first = wall_start = None
-            for conn, timestamp, data in bags.read_messages(reader, connections):
+            for conn, timestamp, data in read_messages(reader, connections):
                 if first is None:
                     first, wall_start = timestamp, time.monotonic()
                 wait_until(wall_start + (timestamp - first) * 1e-9 / args.rate, stop)
@@ -188,7 +195,7 @@ class Recorder:
             reliable = all(info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
                            for info in publishers)
             reliability = 'reliable' if reliable else 'best_effort'
-            connection = bags.add_typed_connection(self.writer, topic, msgtype)
+            connection = add_typed_connection(self.writer, topic, msgtype)
             self.subscriptions.append(self.node.create_subscription(
                 message_class(msgtype), topic, lambda data, c=connection: self.write(c, data),
                 qos_profile(reliability, 100), raw=True))
@@ -207,7 +214,7 @@ def record(args):
     deadline = started + args.duration if args.duration else float('inf')
     # The bag closes inside ros_node, whose stop handler keeps a second Ctrl-C from aborting it.
     with ros_node('face_detector_bag_record') as (node, stop), \
-            bags.bag_writer(args.output, args.storage) as writer:
+            bag_writer(args.output, args.storage) as writer:
         recorder = Recorder(node, writer, args.topics)
         executor = SingleThreadedExecutor(context=node.context)
         executor.add_node(node)
@@ -227,10 +234,10 @@ def record(args):
 def process(args):
     """Run detector and tracker over the bag; print a summary."""
     try:
-        summary = bags.process_bag(args.input, args.output, image_topic=args.image_topic,
-                                   params_file=args.params_file, model=args.model,
-                                   device=args.device, annotate=args.annotate,
-                                   storage=args.storage, mot=args.mot)
+        summary = process_bag(args.input, args.output, image_topic=args.image_topic,
+                              params_file=args.params_file, model=args.model,
+                              device=args.device, annotate=args.annotate,
+                              storage=args.storage, mot=args.mot)
     except (EngineError, ModelError) as error:
         raise CliError(str(error)) from None
     fps = summary.frames / summary.seconds if summary.seconds else 0.0

@@ -4,10 +4,11 @@ import argparse
 from pathlib import Path
 import sys
 
-from face_detector_ros.cli import atomic_output_dir, CliError, console_main
 from face_detector_ros.datasets.annotations import DatasetError
 from face_detector_ros.datasets.darknet import data_text, patch_yolo_cfg, TrainingSettings
 from face_detector_ros.datasets.yolo import read_names, write_names
+from face_detector_ros.files import atomic_output_dir
+from face_detector_ros.tools.cli import CliError, console_main
 
 
 def parse_args(argv):

@@ -9,10 +9,11 @@ import sys
 import time
 
 import cv2
-from face_detector_ros import cli
-from face_detector_ros.drawing import draw_detections
-from face_detector_ros.engine import EngineError, InferenceEngine
-from face_detector_ros.models import DEFAULT_MODEL, load_card, shipped_models
+from face_detector_ros.detection.drawing import draw_detections
+from face_detector_ros.detection.engine import EngineError, InferenceEngine
+from face_detector_ros.detection.model_cards import DEFAULT_MODEL, load_card, shipped_models
+from face_detector_ros.files import atomic_output_dir
+from face_detector_ros.tools import cli
 import numpy as np
 from tqdm import tqdm
 
@@ -127,7 +128,7 @@ def main(argv=None):
         raise cli.CliError(str(error)) from error
     if args.threshold is not None:
         engine.score_threshold = args.threshold
-    output = cli.atomic_output_dir(args.output_dir) if args.output_dir else \
+    output = atomic_output_dir(args.output_dir) if args.output_dir else \
         contextlib.nullcontext()
     count = faces = unreadable = 0
     started = time.perf_counter()

@@ -16,14 +16,15 @@ import math
 from pathlib import Path
 import sys
 
-from face_detector_ros import metrics
-from face_detector_ros.cli import atomic_output_file, CliError, console_main
 from face_detector_ros.datasets.annotations import Box, DatasetError
 from face_detector_ros.datasets.images import is_image
 from face_detector_ros.datasets.lists import read_pairs
 from face_detector_ros.datasets.voc import read_voc_xml
 from face_detector_ros.datasets.yolo import read_names, read_yolo_dir
+from face_detector_ros.evaluation import detection_metrics as metrics
+from face_detector_ros.files import atomic_output_file
 from face_detector_ros.tools._datasets import progress
+from face_detector_ros.tools.cli import CliError, console_main
 
 
 def parse_args(argv):

@@ -5,11 +5,15 @@ from pathlib import Path
 import re
 import sys
 
-from face_detector_ros.cli import CliError, console_main
 from face_detector_ros.datasets.fddb import read_fddb_ellipses
 from face_detector_ros.datasets.images import find_image
 from face_detector_ros.tools._datasets import (
-    add_filter_arguments, add_voc_output_arguments, face_filter_from, write_filtered_voc)
+    add_filter_arguments,
+    add_voc_output_arguments,
+    face_filter_from,
+    write_filtered_voc,
+)
+from face_detector_ros.tools.cli import CliError, console_main
 
 _FOLD_FILE = re.compile(r'FDDB-fold-(\d+)-ellipseList\.txt$')
 

@@ -5,9 +5,17 @@ import os
 from pathlib import Path
 import sys
 
-from face_detector_ros.cli import atomic_output_dir, CliError, console_main
 from face_detector_ros.datasets.lists import (
-    labelmap_text, LIST_NAMES, read_labelmap, read_name_sizes, read_pairs, shuffled, write_rows)
+    labelmap_text,
+    LIST_NAMES,
+    read_labelmap,
+    read_name_sizes,
+    read_pairs,
+    shuffled,
+    write_rows,
+)
+from face_detector_ros.files import atomic_output_dir
+from face_detector_ros.tools.cli import CliError, console_main
 
 
 def parse_args(argv):

@@ -3,7 +3,8 @@
 import argparse
 import sys
 
-from face_detector_ros import cli, synthetic
+from face_detector_ros.simulation import faces
+from face_detector_ros.tools import cli
 
 
 @cli.console_main
@@ -25,7 +26,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.frames < 1 or args.fps <= 0 or args.width < 64 or args.height < 64:
         raise cli.CliError('need --frames >= 1, --fps > 0 and an image of at least 64x64')
-    sequence = synthetic.write_sample_sequence(
+    sequence = faces.write_sample_sequence(
         args.out_dir, image_format=args.format, overwrite=args.overwrite,
         num_frames=args.frames, width=args.width, height=args.height, fps=args.fps,
         seed=args.seed)

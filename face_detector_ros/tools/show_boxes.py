@@ -7,13 +7,14 @@ from pathlib import Path
 import sys
 
 import cv2
-from face_detector_ros.cli import atomic_output_dir, atomic_output_file, CliError, console_main
 from face_detector_ros.datasets.annotations import Box, DatasetError
 from face_detector_ros.datasets.images import image_index, is_image
 from face_detector_ros.datasets.lists import LIST_NAMES, read_pairs
 from face_detector_ros.datasets.voc import read_voc_xml
 from face_detector_ros.datasets.yolo import read_names, read_yolo_dir
+from face_detector_ros.files import atomic_output_dir, atomic_output_file
 from face_detector_ros.tools._datasets import BadInputs, progress
+from face_detector_ros.tools.cli import CliError, console_main
 import numpy as np
 
 # BGR colours that stay readable on photos; labels take them in sorted order.

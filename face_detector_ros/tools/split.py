@@ -5,10 +5,11 @@ from pathlib import Path
 import shutil
 import sys
 
-from face_detector_ros.cli import atomic_output_dir, CliError, console_main
 from face_detector_ros.datasets.images import image_index
 from face_detector_ros.datasets.lists import split_items, write_rows
+from face_detector_ros.files import atomic_output_dir
 from face_detector_ros.tools._datasets import place_file, progress
+from face_detector_ros.tools.cli import CliError, console_main
 
 SIDECAR_SUFFIXES = ('.txt', '.xml')
 

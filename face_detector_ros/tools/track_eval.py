@@ -10,8 +10,8 @@ Three ways to use it:
     face-track-eval --scenario all [--write-dir DIR]       the same on generated scenarios
 
 Files are MOTChallenge text: `frame, id, bb_left, bb_top, bb_width, bb_height, conf, x, y, z`
-with 1-based frames. `ours` is face_detector_ros.tracking.CentroidTracker with its defaults,
-`greedy` the classic greedy centroid tracker (face_detector_ros.tracking_baseline).
+with 1-based frames. `ours` is face_detector_ros.tracking.tracker.CentroidTracker with its
+defaults, `greedy` the classic greedy centroid tracker (face_detector_ros.tracking.baseline).
 """
 
 import argparse
@@ -20,11 +20,12 @@ import math
 from pathlib import Path
 import sys
 
-from face_detector_ros import scenarios
-from face_detector_ros.cli import atomic_output_dir, CliError, console_main
-from face_detector_ros.mot import evaluate, read_mot, write_mot
-from face_detector_ros.tracking import CentroidTracker
-from face_detector_ros.tracking_baseline import GreedyCentroidTracker
+from face_detector_ros.evaluation.mot import evaluate, read_mot, write_mot
+from face_detector_ros.files import atomic_output_dir
+from face_detector_ros.simulation import scenarios
+from face_detector_ros.tools.cli import CliError, console_main
+from face_detector_ros.tracking.baseline import GreedyCentroidTracker
+from face_detector_ros.tracking.tracker import CentroidTracker
 import numpy as np
 from tqdm import tqdm
 

@@ -5,14 +5,20 @@ from collections import Counter
 from pathlib import Path
 import sys
 
-from face_detector_ros.cli import atomic_output_dir, CliError, console_main
 from face_detector_ros.datasets.annotations import DatasetError
 from face_detector_ros.datasets.filters import clip_box
 from face_detector_ros.datasets.images import image_index, image_size
 from face_detector_ros.datasets.voc import read_voc_xml
 from face_detector_ros.datasets.yolo import write_names, write_yolo_txt
+from face_detector_ros.files import atomic_output_dir
 from face_detector_ros.tools._datasets import (
-    BadInputs, MASK_ARTICLE_CLASSES, MASK_ARTICLE_MAP, place_file, progress)
+    BadInputs,
+    MASK_ARTICLE_CLASSES,
+    MASK_ARTICLE_MAP,
+    place_file,
+    progress,
+)
+from face_detector_ros.tools.cli import CliError, console_main
 
 
 def parse_args(argv):

@@ -4,10 +4,14 @@ import argparse
 from pathlib import Path
 import sys
 
-from face_detector_ros.cli import CliError, console_main
 from face_detector_ros.datasets.wider import read_wider_gt, WiderRules
 from face_detector_ros.tools._datasets import (
-    add_filter_arguments, add_voc_output_arguments, face_filter_from, write_filtered_voc)
+    add_filter_arguments,
+    add_voc_output_arguments,
+    face_filter_from,
+    write_filtered_voc,
+)
+from face_detector_ros.tools.cli import CliError, console_main
 
 # The article trained on WIDER train and tested on WIDER val.
 LIST_OF_SPLIT = {'train': 'trainval', 'val': 'test'}

@@ -4,13 +4,14 @@ import argparse
 from pathlib import Path
 import sys
 
-from face_detector_ros.cli import atomic_output_dir, CliError, console_main
 from face_detector_ros.datasets.annotations import DatasetError, ImageAnnotation
 from face_detector_ros.datasets.filters import clip_box
 from face_detector_ros.datasets.images import image_index, image_size
 from face_detector_ros.datasets.voc import write_voc_xml
 from face_detector_ros.datasets.yolo import read_names, read_yolo_txt
+from face_detector_ros.files import atomic_output_dir
 from face_detector_ros.tools._datasets import BadInputs, place_file, progress
+from face_detector_ros.tools.cli import CliError, console_main
 
 
 def parse_args(argv):

@@ -1,7 +1,7 @@
 """Detections from the torch model and their mAP on a test split, with the project's metrics."""
 
-from face_detector_ros import metrics
-from face_detector_ros.nms import class_aware_nms
+from face_detector_ros.detection.nms import class_aware_nms
+from face_detector_ros.evaluation import detection_metrics as metrics
 from face_detector_ros.training.data import letterbox, read_image, to_tensor
 from face_detector_ros.training.matching import decode
 import numpy as np

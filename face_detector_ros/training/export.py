@@ -7,9 +7,10 @@ from pathlib import Path
 import sys
 import warnings
 
-from face_detector_ros import cli
+from face_detector_ros import files
 from face_detector_ros.datasets.annotations import DatasetError
 from face_detector_ros.datasets.images import image_index
+from face_detector_ros.tools import cli
 from face_detector_ros.training.data import letterbox, read_image, read_samples, to_tensor
 from face_detector_ros.training.evaluate import CONFIDENCE_THRESHOLD, KEEP_TOP_K, NMS_IOU, TOP_K
 from face_detector_ros.training.matching import corner_form, decode, VARIANCES
@@ -233,7 +234,7 @@ def main(argv=None):
                  f'width {config.width:g}, trained with face-train '
                  f'(iteration {state["iteration"]}, test mAP@0.5 {test_map})')
     written = []
-    with cli.atomic_output_dir(args.output, overwrite=args.overwrite) as staging:
+    with files.atomic_output_dir(args.output, overwrite=args.overwrite) as staging:
         export_onnx(folded, config, staging / f'{name}.onnx')
         ir_model = with_detection_output(ov.convert_model(staging / f'{name}.onnx'), config)
         ov.save_model(ir_model, staging / f'{name}.xml', compress_to_fp16=True)

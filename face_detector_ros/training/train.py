@@ -9,8 +9,9 @@ from pathlib import Path
 import pickle
 import sys
 
-from face_detector_ros import cli
+from face_detector_ros import files
 from face_detector_ros.datasets.annotations import DatasetError
+from face_detector_ros.tools import cli
 from face_detector_ros.training.data import default_class_names, read_samples, TrainingSet
 from face_detector_ros.training.evaluate import evaluate_map
 from face_detector_ros.training.loss import multibox_loss
@@ -121,7 +122,7 @@ class Trainer:
 
     def save(self, name, state=None):
         """Write a checkpoint atomically: an interrupted write leaves the old file intact."""
-        with cli.atomic_output_file(self.output / name, 'wb') as stream:
+        with files.atomic_output_file(self.output / name, 'wb') as stream:
             torch.save(self.state() if state is None else state, stream)
 
     def write_log(self):
@@ -130,7 +131,7 @@ class Trainer:
         writer = csv.DictWriter(text, LOG_FIELDS, lineterminator='\n')
         writer.writeheader()
         writer.writerows(self.history)
-        with cli.atomic_output_file(self.output / LOG) as stream:
+        with files.atomic_output_file(self.output / LOG) as stream:
             stream.write(text.getvalue())
         plot(self.history, 'loss', 'training loss', self.output / 'loss.png')
         plot(self.history, 'map', 'test mAP@0.5', self.output / 'map.png')
@@ -149,7 +150,7 @@ def plot(history, column, title, path):
     axes.set_xlabel('iteration')
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    with cli.atomic_output_file(path, 'wb') as stream:
+    with files.atomic_output_file(path, 'wb') as stream:
         figure.savefig(stream, format='png', dpi=100)
     pyplot.close(figure)
 

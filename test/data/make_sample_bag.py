@@ -16,8 +16,8 @@ import sys
 import tempfile
 
 import cv2
-from face_detector_ros import bags
-from face_detector_ros.synthetic import sample_sequence
+from face_detector_ros.bags.bag_io import add_typed_connection, bag_writer, typestore
+from face_detector_ros.simulation.faces import sample_sequence
 import numpy as np
 
 IMAGE_TOPIC = '/camera/image_raw/compressed'
@@ -43,16 +43,16 @@ def camera_info(store, header):
 
 def write_sample_bag(path):
     """Write the sample bag as one .mcap file at `path`."""
-    store = bags.typestore()
+    store = typestore()
     header_type = store.types['std_msgs/msg/Header']
     time_type = store.types['builtin_interfaces/msg/Time']
     compressed = store.types['sensor_msgs/msg/CompressedImage']
     sequence = sample_sequence(num_frames=FRAMES, width=WIDTH, height=HEIGHT, fps=FPS)
     with tempfile.TemporaryDirectory() as folder:
         bag = Path(folder) / 'sample'
-        with bags.bag_writer(bag, 'mcap') as writer:
-            images = bags.add_typed_connection(writer, IMAGE_TOPIC, compressed.__msgtype__)
-            infos = bags.add_typed_connection(writer, INFO_TOPIC, 'sensor_msgs/msg/CameraInfo')
+        with bag_writer(bag, 'mcap') as writer:
+            images = add_typed_connection(writer, IMAGE_TOPIC, compressed.__msgtype__)
+            infos = add_typed_connection(writer, INFO_TOPIC, 'sensor_msgs/msg/CameraInfo')
             for index, frame in enumerate(sequence.frames):
                 stamp_ns = START_NS + round(index * 1e9 / FPS)
                 header = header_type(stamp=time_type(sec=stamp_ns // 10**9,

@@ -1,0 +1,1 @@
+"""Rosbag2 bags without rosbag2: reading, writing, and the pipeline run over a bag."""

@@ -1,0 +1,207 @@
+"""
+Rosbag2 bags without rosbag2: open, read, write and copy connections with their definitions.
+
+Built on the pure-Python `rosbags` library (mcap and sqlite3 storage). Messages stay CDR bytes
+wherever they are only copied or replayed; only images are deserialized (with rosbags), and the
+vision_msgs results are serialized with rclpy, imported where they are. The message definitions
+written into a bag come from the installed .msg files, so rosbag2 and rosbags readers decode it.
+"""
+
+import contextlib
+import functools
+import importlib.util
+from pathlib import Path
+import sqlite3
+import struct
+
+import apsw
+from face_detector_ros.files import atomic_output_dir
+from face_detector_ros.tools.cli import CliError
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2.errors import ReaderError, WriterError
+from rosbags.serde import SerdeError
+from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+from rosbags.typesys.base import TypesysError
+
+IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
+STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
+# What a damaged bag makes rosbags raise besides ReaderError (a garbage length field: MemoryError).
+READ_ERRORS = (ReaderError, OSError, EOFError, struct.error, sqlite3.Error, apsw.Error,
+               ValueError, KeyError, IndexError, MemoryError, SerdeError, TypesysError,
+               AssertionError)
+
+
+def package_share(package):
+    """
+    Return share/<package> of an installed ROS package.
+
+    Through ament_index when the environment is sourced, else found beside the package's Python
+    module (a venv with the PyPI ROS wheels sets no AMENT_PREFIX_PATH).
+    """
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory(package))
+    except (ImportError, LookupError, OSError):
+        pass
+    spec = importlib.util.find_spec(package)
+    if spec is not None and spec.origin:
+        for parent in Path(spec.origin).parents:
+            if (parent / 'share' / package / 'package.xml').is_file():
+                return parent / 'share' / package
+    raise CliError(f'ROS package {package} is not installed (no share/{package} found); '
+                   'source your ROS environment')
+
+
+def register_package_types(store, package):
+    """Register every message of `package` in a rosbags typestore, from its .msg files."""
+    files = sorted((package_share(package) / 'msg').glob('*.msg'))
+    if not files:
+        raise CliError(f'no .msg files in {package_share(package) / "msg"}')
+    types = {}
+    for path in files:
+        types.update(get_types_from_msg(path.read_text(), f'{package}/msg/{path.stem}'))
+    store.register(types)
+
+
+@functools.lru_cache(maxsize=1)
+def typestore():
+    """Return the rosbags typestore: ROS 2 Jazzy's types plus the installed vision_msgs."""
+    store = get_typestore(Stores.ROS2_JAZZY)
+    register_package_types(store, 'vision_msgs')
+    return store
+
+
+def ensure_type(msgtype):
+    """Make `msgtype` ('pkg/msg/Name') known to the typestore, from its installed package."""
+    store = typestore()
+    if msgtype not in store.types:
+        register_package_types(store, msgtype.split('/')[0])
+        if msgtype not in store.types:
+            raise CliError(f'message type {msgtype} not found in its installed package')
+    return store
+
+
+@contextlib.contextmanager
+def open_bag(path):
+    """Yield an open rosbags Reader of a rosbag2 directory or a single .mcap / .db3 file."""
+    path = Path(path)
+    if not path.exists():
+        raise CliError(f'bag {path} does not exist')
+    try:
+        reader = Reader(path)
+        reader.open()
+    except READ_ERRORS as error:
+        raise _damaged(path, error) from None
+    try:
+        yield reader
+    finally:
+        with contextlib.suppress(*READ_ERRORS):
+            reader.close()
+
+
+def read_messages(reader, connections=()):
+    """Yield (connection, timestamp ns, CDR bytes) in time order; a damaged bag: CliError."""
+    try:
+        yield from reader.messages(connections=connections)
+    except READ_ERRORS as error:
+        raise _damaged(reader.path, error) from None
+
+
+def _damaged(path, error):
+    return CliError(f'cannot read bag {path}: {str(error) or type(error).__name__} '
+                    '(truncated or corrupt?)')
+
+
+def select_connections(reader, topics=None):
+    """Return the reader's connections on `topics` (all when None); unknown topics: CliError."""
+    if not topics:
+        return list(reader.connections)
+    missing = sorted(set(topics) - {c.topic for c in reader.connections})
+    if missing:
+        raise CliError(f'topics not in the bag: {", ".join(missing)}; it has '
+                       f'{", ".join(sorted(reader.topics))}')
+    return [c for c in reader.connections if c.topic in topics]
+
+
+def image_connection(reader, topic=None):
+    """Return the connection of the image topic: `topic`, or the bag's only image topic."""
+    images = {c.topic: c for c in reader.connections if c.msgtype in IMAGE_TYPES}
+    if topic is not None:
+        if topic not in images:
+            raise CliError(f'{topic} is not an Image or CompressedImage topic of the bag; '
+                           f'image topics: {", ".join(sorted(images)) or "none"}')
+        return images[topic]
+    if len(images) != 1:
+        found = ', '.join(f'{t} ({images[t].msgtype})' for t in sorted(images)) or 'none'
+        raise CliError(f'the bag has {len(images)} image topics ({found}); choose one with '
+                       '--image-topic')
+    return next(iter(images.values()))
+
+
+def sibling_topic(image_topic, name):
+    """
+    Return topic `name` in the namespace of an image topic, as the nodes publish it.
+
+    /camera/image_raw -> /camera/<name>; an image_transport topic such as
+    /camera/image_raw/compressed belongs to /camera/image_raw, so it also gives /camera/<name>.
+    """
+    base = image_topic
+    for suffix in ('/compressed', '/theora', '/zstd'):
+        base = base.removesuffix(suffix)
+    namespace = base.rsplit('/', 1)[0]
+    return f'{namespace}/{name}'
+
+
+@contextlib.contextmanager
+def bag_writer(path, storage='mcap'):
+    """
+    Yield an open rosbags Writer whose bag appears at `path` only once it is complete.
+
+    The bag is written in a temporary sibling and renamed into place after the writer closed,
+    so its storage file is named after `path` as rosbag2 names it.
+    """
+    path = Path(path)
+    with atomic_output_dir(path) as staging:
+        inner = Path(staging) / path.name
+        try:
+            writer = Writer(inner, version=Writer.VERSION_LATEST,
+                            storage_plugin=STORAGES[storage])
+            writer.open()
+        except WriterError as error:
+            raise CliError(f'cannot write bag {path}: {error}') from None
+        try:
+            yield writer
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        for item in inner.iterdir():
+            item.rename(Path(staging) / item.name)
+        inner.rmdir()
+
+
+def add_typed_connection(writer, topic, msgtype, qos=()):
+    """Add a connection whose definition and type hash come from the installed messages."""
+    return writer.add_connection(topic, msgtype, typestore=ensure_type(msgtype),
+                                 offered_qos_profiles=qos)
+
+
+def copy_connection(writer, connection):
+    """Add a connection of another bag to `writer`, keeping its definition and QoS."""
+    ext = connection.ext
+    qos = getattr(ext, 'offered_qos_profiles', ())
+    if not connection.msgdef.data:
+        return add_typed_connection(writer, connection.topic, connection.msgtype, qos)
+    # A single .mcap file stores no type hash: take the installed type's.
+    digest = connection.digest or ensure_type(connection.msgtype).hash_rihs01(connection.msgtype)
+    return writer.add_connection(
+        connection.topic, connection.msgtype, msgdef=connection.msgdef.data, rihs01=digest,
+        serialization_format=ext.serialization_format, offered_qos_profiles=qos)
+
+
+def ros_header(header):
+    """Return a std_msgs/Header (ROS message class) equal to a rosbags-deserialized header."""
+    from builtin_interfaces.msg import Time
+    from std_msgs.msg import Header
+    return Header(stamp=Time(sec=int(header.stamp.sec), nanosec=int(header.stamp.nanosec)),
+                  frame_id=str(header.frame_id))

@@ -1,0 +1,167 @@
+"""
+The detector and the tracker run over a bag, deterministically, into a new bag.
+
+Parameters come from the nodes' sections of a ROS parameters file, read as rcl reads them.
+"""
+
+import contextlib
+from pathlib import Path
+import time
+
+from face_detector_ros.bags.bag_io import (
+    add_typed_connection,
+    bag_writer,
+    copy_connection,
+    image_connection,
+    open_bag,
+    READ_ERRORS,
+    read_messages,
+    ros_header,
+    sibling_topic,
+    typestore,
+)
+from face_detector_ros.detection.drawing import draw_detections
+from face_detector_ros.detection.engine import InferenceEngine
+from face_detector_ros.evaluation.mot import rows_from_boxes, write_mot
+from face_detector_ros.files import atomic_output_file, default_params_file
+from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
+from face_detector_ros.ros.messages import boxes_to_detection_array
+from face_detector_ros.tools.cli import CliError
+from face_detector_ros.tracking.tracker import CentroidTracker
+import numpy as np
+from tqdm import tqdm
+import yaml
+
+DETECTIONS_TYPE = 'vision_msgs/msg/Detection2DArray'
+
+
+def node_parameters(params_file, node_name):
+    """
+    Return the ros__parameters a node named `node_name` gets from a ROS parameters YAML file.
+
+    As rcl matches them for a node in the root namespace: `/**` first, then `/**/name`, then
+    `name` or `/name`, later ones overriding. {} when nothing matches.
+    """
+    try:
+        document = yaml.safe_load(Path(params_file).read_text()) or {}
+    except yaml.YAMLError as error:
+        raise CliError(f'cannot parse parameters file {params_file}: {error}') from None
+    values = {}
+    for key in ('/**', f'/**/{node_name}', node_name, f'/{node_name}'):
+        values.update((document.get(key) or {}).get('ros__parameters', {}))
+    return values
+
+
+def make_engine(params, model=None, device=None):
+    """Build the inference engine as detector_node does from its parameters."""
+    engine = InferenceEngine(model or params.get('model', 'blazeface_short_range'),
+                             device=device or params.get('device', 'CPU'),
+                             precision=params.get('precision', 'f32'),
+                             threads=params.get('threads', 0))
+    engine.set_thresholds(params.get('score_threshold', -1.0), params.get('nms_iou', -1.0),
+                          params.get('max_detections'))
+    return engine
+
+
+def make_tracker(params):
+    """Build the tracker as tracker_node does from its parameters."""
+    return CentroidTracker.from_parameters(params)
+
+
+def stamp_seconds(header):
+    """Return a header's stamp in seconds."""
+    return header.stamp.sec + header.stamp.nanosec * 1e-9
+
+
+class ProcessSummary:
+    """Counts of a `process_bag` run and its tracks as MOTChallenge rows."""
+
+    def __init__(self, image_topic):
+        """Start empty."""
+        self.image_topic = image_topic
+        self.frames = 0
+        self.detections = 0
+        self.track_rows = []
+        self.seconds = 0.0
+
+    @property
+    def ids(self):
+        """Return the distinct track ids, in order of appearance."""
+        return list(dict.fromkeys(int(row[1]) for rows in self.track_rows for row in rows))
+
+    def mot_rows(self):
+        """Return the tracks as (N, 7) MOT rows: frame (1-based), id, left, top, w, h, score."""
+        return np.concatenate(self.track_rows) if self.track_rows else np.empty((0, 7))
+
+
+def process_bag(source, output, image_topic=None, params_file=None, model=None, device=None,
+                annotate=False, storage='mcap', mot=None, progress=True):
+    """
+    Run the detector and the tracker over every image of a bag; write a new bag.
+
+    The new bag holds every input message unchanged, plus Detection2DArray messages on
+    <namespace>/detections and <namespace>/tracks (Detection2D.id = track id) with the image
+    headers, written at the image's timestamp, and with `annotate` bgr8 <namespace>/tracks_image.
+    Parameters come from the detector's and tracker's sections of `params_file`. With `mot`, the
+    tracks also go to that MOTChallenge file, written only if the bag is. Returns a
+    ProcessSummary.
+    """
+    # vision_msgs have no rosbags serializer without a field-by-field copy; rclpy's does it.
+    from rclpy.serialization import serialize_message
+
+    params_file = Path(params_file or default_params_file())
+    store = typestore()
+    with open_bag(source) as reader:
+        images = image_connection(reader, image_topic)
+        engine = make_engine(node_parameters(params_file, 'face_detector'), model, device)
+        tracker = make_tracker(node_parameters(params_file, 'face_tracker'))
+        summary = ProcessSummary(images.topic)
+        started = time.perf_counter()
+        with bag_writer(output, storage) as writer, \
+                (atomic_output_file(mot) if mot else contextlib.nullcontext()) as mot_file:
+            outputs = {conn.id: copy_connection(writer, conn) for conn in reader.connections}
+            results = {name: add_typed_connection(writer, sibling_topic(images.topic, name),
+                                                  DETECTIONS_TYPE)
+                       for name in ('detections', 'tracks')}
+            if annotate:
+                results['tracks_image'] = add_typed_connection(
+                    writer, sibling_topic(images.topic, 'tracks_image'),
+                    'sensor_msgs/msg/Image')
+            for conn, timestamp, data in tqdm(read_messages(reader), total=reader.message_count,
+                                              unit='msg', disable=not progress, leave=False):
+                writer.write(outputs[conn.id], timestamp, data)
+                if conn.topic != images.topic:
+                    continue
+                try:
+                    msg = store.deserialize_cdr(data, conn.msgtype)
+                    image = to_bgr8(msg)
+                except (ImageConversionError, *READ_ERRORS) as error:
+                    raise CliError(f'image {summary.frames + 1} on {images.topic} cannot be '
+                                   f'decoded: {error}') from None
+                found = engine.detect(image)
+                labels = [engine.labels[i] for i in found.class_ids]
+                tracks = tracker.update(found.boxes, found.scores, labels,
+                                        stamp_seconds(msg.header))
+                header = ros_header(msg.header)
+                boxes = [t.box for t in tracks]
+                scores = [t.score for t in tracks]
+                track_labels = [t.label for t in tracks]
+                ids = [t.id for t in tracks]
+                messages = {
+                    'detections': boxes_to_detection_array(header, found.boxes, found.scores,
+                                                           labels),
+                    'tracks': boxes_to_detection_array(header, boxes, scores, track_labels,
+                                                       ids=ids)}
+                if annotate:
+                    overlay = draw_detections(image, boxes, track_labels, scores, ids=ids)
+                    messages['tracks_image'] = numpy_to_image(overlay, 'bgr8', header=header)
+                for name, message in messages.items():
+                    writer.write(results[name], timestamp, serialize_message(message))
+                summary.frames += 1
+                summary.detections += len(found)
+                summary.track_rows.append(rows_from_boxes(
+                    summary.frames, [int(i) for i in ids], boxes, scores))
+            if mot_file is not None:
+                write_mot(mot_file, summary.mot_rows())
+        summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,1 @@
+"""Camera input without ROS: frame sources and CameraInfo calibration files."""

@@ -1,0 +1,1 @@
+"""Face detection without ROS: model cards, OpenVINO engine, decoders, NMS, drawing."""

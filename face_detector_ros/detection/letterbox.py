@@ -1,0 +1,37 @@
+"""Letterboxing: an image resized into a model input keeping its aspect ratio, and back."""
+
+import cv2
+import numpy as np
+
+
+class Letterbox:
+    """
+    Resize images of one size into a model input keeping the aspect ratio, centred and padded.
+
+    Source pixel x lands on model pixel x * scale + offset exactly, on both axes: cv2.resize is
+    given the scale itself, not a rounded output size.
+    """
+
+    def __init__(self, src_w, src_h, dst_w, dst_h):
+        """Precompute the scale, the resized size and the padding offsets."""
+        self.scale = min(dst_w / src_w, dst_h / src_h)
+        # cv2.resize rounds the output size with cvRound (half to even), as np.rint does.
+        self.size = (int(np.rint(src_w * self.scale)), int(np.rint(src_h * self.scale)))
+        self.offset_x = (dst_w - self.size[0]) // 2
+        self.offset_y = (dst_h - self.size[1]) // 2
+        self.shape = (dst_h, dst_w, 3)
+        # Area averaging only where it matters: strong shrinking aliases with bilinear.
+        self.interpolation = cv2.INTER_AREA if self.scale < 0.5 else cv2.INTER_LINEAR
+
+    def apply(self, image):
+        """Return the letterboxed image as a new (1, h, w, 3) uint8 array, padded black."""
+        resized = cv2.resize(image, None, fx=self.scale, fy=self.scale,
+                             interpolation=self.interpolation)
+        tensor = np.zeros((1, *self.shape), np.uint8)
+        tensor[0, self.offset_y:self.offset_y + self.size[1],
+               self.offset_x:self.offset_x + self.size[0]] = resized
+        return tensor
+
+    def to_source(self, detections):
+        """Map detections in model-input pixels back to source-image pixels."""
+        return detections.scaled(self.scale, self.offset_x, self.offset_y)

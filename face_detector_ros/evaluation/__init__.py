@@ -1,0 +1,1 @@
+"""Measuring: detection metrics (AP), MOT metrics and rates."""

@@ -1,0 +1,91 @@
+"""Files: where the package's data lives (checkout or install), all-or-nothing output."""
+
+import contextlib
+import os
+from pathlib import Path
+import shutil
+import tempfile
+
+
+class OutputExistsError(FileExistsError):
+    """An output path that already holds something; the tools exit with status 2 on it."""
+
+
+# The repository root when running from a checkout or an editable install.
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def share_dir():
+    """
+    Return the folder holding config/ and models/.
+
+    In a source checkout or an editable install that is the repository root; after
+    `colcon build` it is share/face_detector_ros (found through ament_index, without rclpy).
+    """
+    if (SOURCE_ROOT / 'package.xml').is_file() and (SOURCE_ROOT / 'config').is_dir():
+        return SOURCE_ROOT
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory('face_detector_ros'))
+    except (ImportError, LookupError, OSError) as error:
+        raise FileNotFoundError('face_detector_ros data (config/, models/) not found: not a '
+                                'source checkout, and no sourced ROS install has the package '
+                                f'({error})') from error
+
+
+def default_params_file():
+    """Return the parameters file the launch files use (config/face_detector.yaml)."""
+    return share_dir() / 'config' / 'face_detector.yaml'
+
+
+@contextlib.contextmanager
+def atomic_output_dir(path, overwrite=False):
+    """
+    Yield a temporary directory that becomes `path` only if the block completes.
+
+    The temporary directory is a sibling of `path` (same file system, so the final rename is
+    atomic); on any exception it is removed and `path` is left as it was.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        if not path.is_dir() or any(path.iterdir()):
+            raise OutputExistsError(f'output {path} already exists and is not empty; '
+                                    'remove it or choose another path')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f'.{path.name}.partial-', dir=path.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the result should not be
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if path.exists():
+        backup = path.with_name(f'.{path.name}.old-{os.getpid()}')
+        path.rename(backup)
+        staging.rename(path)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        staging.rename(path)
+
+
+@contextlib.contextmanager
+def atomic_output_file(path, mode='w'):
+    """Yield a file object whose content replaces `path` only if the block completes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(prefix=f'.{path.name}.partial-', dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as stream:
+            yield stream
+        os.chmod(staging, 0o666 & ~_umask())  # mkstemp makes it private; the result should not be
+        os.replace(staging, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staging)
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

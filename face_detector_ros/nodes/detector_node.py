@@ -1,0 +1,276 @@
+"""
+detector_node: a lifecycle node that owns the inference device and publishes face detections.
+
+configure opens the device and compiles the model, activate subscribes to images, deactivate
+unsubscribes, cleanup releases the device. With `autostart` (default) the node configures and
+activates itself, so `ros2 run` just works; a model or device that cannot be loaded then ends
+the process with a non-zero status.
+"""
+
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from face_detector_ros.detection.drawing import draw_detections
+from face_detector_ros.detection.engine import EngineError, InferenceEngine
+from face_detector_ros.detection.model_cards import ModelError
+from face_detector_ros.evaluation.rates import RateCounter
+from face_detector_ros.ros.common import (
+    declare_parameters,
+    forward_logging,
+    matching_reliability,
+    Param,
+    qos_profile,
+    run_node,
+    stamp_to_seconds,
+    steady_clock,
+)
+from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
+from face_detector_ros.ros.messages import boxes_to_detection_array
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from sensor_msgs.msg import CompressedImage, Image
+from vision_msgs.msg import Detection2DArray
+
+PARAMETERS = {
+    'model': Param('blazeface_short_range', 'Shipped model name (face-detect --list-models) '
+                   'or path to a model card YAML or model file'),
+    'device': Param('MYRIAD,CPU', 'Device preference list: the first that compiles the model '
+                    'wins (MYRIAD = Neural Compute Stick 2, needs OpenVINO 2022.3)'),
+    'precision': Param('f32', 'Inference precision hint (f32, f16, bf16); f32 gives the same '
+                       'results on every CPU'),
+    'threads': Param(0, 'Inference threads on the CPU (0: OpenVINO decides)', 0, 64),
+    'num_requests': Param(1, 'Asynchronous infer requests: >1 prepares the next frame while '
+                          'the device computes (results one frame later)', 1, 8),
+    'score_threshold': Param(-1.0, 'Minimum score (-1: the model card default)', -1.0, 1.0),
+    'nms_iou': Param(-1.0, 'NMS IoU threshold (-1: the model card default)', -1.0, 1.0),
+    'max_detections': Param(100, 'Most detections per image', 1, 1000),
+    'input_type': Param('raw', "'raw' subscribes sensor_msgs/Image on `image`, 'compressed' "
+                        'sensor_msgs/CompressedImage on `image/compressed`', read_only=True),
+    'image_qos': Param('auto', "Image subscription reliability: 'auto' matches the "
+                       "publisher's, or 'reliable' / 'best_effort'", read_only=True),
+    'autostart': Param(True, 'Configure and activate at start (no lifecycle manager needed)',
+                       read_only=True),
+    'diagnostics_period': Param(1.0, 'Seconds between /diagnostics messages', 0.1, 60.0,
+                                read_only=True),
+}
+ENGINE_PARAMETERS = ('model', 'device', 'precision', 'threads', 'num_requests')
+
+
+class DetectorNode(LifecycleNode):
+    """Images in, vision_msgs/Detection2DArray out, newest frame first, never a backlog."""
+
+    def __init__(self, **kwargs):
+        super().__init__('face_detector', **kwargs)
+        self.params = declare_parameters(self, PARAMETERS)
+        self.engine = None
+        self.image_sub = None
+        self.qos_timer = None
+        self.results_timer = None
+        self.finished = False
+        self.exit_code = 0
+        self.python_logger = forward_logging('face_detector_ros.detection.engine',
+                                             self.get_logger())
+        self.input_rate = RateCounter()
+        self.output_rate = RateCounter()
+        self.bad_inputs = 0
+        self.device_errors = 0
+        self.latency = 0.0
+        self.stage_ms = {}
+        self.add_on_set_parameters_callback(self.on_set_parameters)
+        if self.params['autostart']:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS or \
+                    self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                self.finished, self.exit_code = True, 1
+
+    # Lifecycle transitions.
+
+    def on_configure(self, state):
+        try:
+            self.engine = self.make_engine(self.params)
+        except (EngineError, ModelError, OSError) as error:
+            self.get_logger().error(f'configure failed: {error}')
+            return TransitionCallbackReturn.FAILURE
+        self.detections_pub = self.create_lifecycle_publisher(
+            Detection2DArray, 'detections', qos_profile('reliable', 10))
+        self.debug_pub = self.create_lifecycle_publisher(
+            Image, 'debug_image', qos_profile('reliable', 2))
+        self.diagnostics_pub = self.create_publisher(
+            DiagnosticArray, '/diagnostics', qos_profile('reliable', 10))
+        self.diagnostics_timer = self.create_timer(self.params['diagnostics_period'],
+                                                   self.publish_diagnostics, clock=steady_clock())
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state):
+        self.subscribe_images()
+        self.results_timer = self.create_timer(0.01, self.publish_ready_results,
+                                               clock=steady_clock())
+        return super().on_activate(state)
+
+    def on_deactivate(self, state):
+        if self.image_sub is not None:
+            self.destroy_subscription(self.image_sub)
+        for timer in (self.qos_timer, self.results_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self.image_sub = self.qos_timer = self.results_timer = None
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state):
+        self.destroy_timer(self.diagnostics_timer)
+        self.destroy_lifecycle_publisher(self.detections_pub)
+        self.destroy_lifecycle_publisher(self.debug_pub)
+        self.destroy_publisher(self.diagnostics_pub)
+        self.engine = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state):
+        # Shutdown may come from any state: stop listening first, then release the device.
+        if self.image_sub is not None or self.results_timer is not None:
+            self.on_deactivate(state)
+        self.engine = None
+        return TransitionCallbackReturn.SUCCESS
+
+    # Parameters.
+
+    def make_engine(self, params):
+        engine = InferenceEngine(params['model'], device=params['device'],
+                                 precision=params['precision'], threads=params['threads'],
+                                 num_requests=params['num_requests'],
+                                 logger=self.python_logger)
+        self.apply_thresholds(engine, params)
+        return engine
+
+    @staticmethod
+    def apply_thresholds(engine, params):
+        engine.set_thresholds(params['score_threshold'], params['nms_iou'],
+                              params['max_detections'])
+
+    def on_set_parameters(self, parameters):
+        """Apply thresholds live; rebuild the engine for model/device changes, or refuse."""
+        changed = {p.name: p.value for p in parameters if p.name in self.params}
+        if not changed:
+            return SetParametersResult(successful=True)
+        candidate = {**self.params, **changed}
+        if self.engine is not None and any(name in ENGINE_PARAMETERS for name in changed):
+            try:
+                engine = self.make_engine(candidate)
+            except (EngineError, ModelError, OSError) as error:
+                return SetParametersResult(successful=False, reason=str(error))
+            self.engine = engine
+        elif self.engine is not None:
+            self.apply_thresholds(self.engine, candidate)
+        self.params = candidate
+        return SetParametersResult(successful=True)
+
+    # Images.
+
+    def subscribe_images(self):
+        """Subscribe with the QoS of the camera: with 'auto', wait until a publisher shows."""
+        compressed = self.params['input_type'] == 'compressed'
+        topic = 'image/compressed' if compressed else 'image'
+        reliability = self.params['image_qos']
+        if reliability == 'auto':
+            reliability = matching_reliability(self, topic)
+            if reliability is None:
+                if self.qos_timer is None:
+                    self.qos_timer = self.create_timer(0.2, self.subscribe_images,
+                                                       clock=steady_clock())
+                return
+        if self.qos_timer is not None:
+            self.destroy_timer(self.qos_timer)
+            self.qos_timer = None
+        # Depth 1: DDS keeps only the newest frame while inference runs, never a backlog.
+        self.image_sub = self.create_subscription(
+            CompressedImage if compressed else Image, topic, self.on_image,
+            qos_profile(reliability, 1))
+        self.get_logger().info(f'subscribed to {self.resolve_topic_name(topic)} ({reliability})')
+
+    def on_image(self, msg):
+        if self.engine is None:
+            return
+        self.input_rate.tick()
+        started = time.perf_counter()
+        try:
+            image = to_bgr8(msg)
+        except ImageConversionError as error:
+            self.bad_inputs += 1
+            self.get_logger().error(f'dropped an image: {error} ({self.bad_inputs} so far)',
+                                    throttle_duration_sec=5.0)
+            return
+        convert = time.perf_counter() - started
+        try:
+            if self.engine.num_requests > 1:
+                self.engine.submit(image, tag=(msg.header, image, convert))
+            else:
+                self.publish(msg.header, image, self.engine.detect(image), convert)
+        except EngineError as error:
+            self.count_device_error(error)
+        self.publish_ready_results()
+
+    def publish_ready_results(self):
+        if self.engine is None or self.engine.num_requests == 1:
+            return
+        try:
+            finished = self.engine.results()
+        except EngineError as error:
+            self.count_device_error(error)
+            return
+        for (header, image, convert), detections in finished:
+            self.publish(header, image, detections, convert)
+
+    def count_device_error(self, error):
+        """Every device failed: count, say it (throttled) and go on; the engine retries."""
+        self.device_errors += 1
+        self.get_logger().error(f'inference failed: {error} ({self.device_errors} so far)',
+                                throttle_duration_sec=5.0)
+
+    def publish(self, header, image, detections, convert):
+        started = time.perf_counter()
+        labels = [self.engine.labels[i] for i in detections.class_ids]
+        self.detections_pub.publish(boxes_to_detection_array(
+            header, detections.boxes, detections.scores, labels))
+        if self.debug_pub.get_subscription_count() > 0:
+            overlay = draw_detections(image.copy(), detections.boxes, labels, detections.scores,
+                                      keypoints=detections.keypoints)
+            self.debug_pub.publish(numpy_to_image(overlay, 'bgr8', header=header))
+        self.output_rate.tick()
+        self.stage_ms = {'convert': convert * 1e3,
+                         **{k: v * 1e3 for k, v in self.engine.timings.items()},
+                         'publish': (time.perf_counter() - started) * 1e3}
+        self.latency = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_seconds(header.stamp)
+
+    def publish_diagnostics(self):
+        if self.engine is None:
+            return
+        status = DiagnosticStatus(name=f'{self.get_name()}: inference',
+                                  hardware_id=self.engine.device or 'none')
+        input_fps, output_fps = self.input_rate.rate(), self.output_rate.rate()
+        status.level = DiagnosticStatus.OK
+        status.message = f'{output_fps:.1f} fps on {self.engine.device}'
+        if not self.engine.device:
+            status.level = DiagnosticStatus.ERROR
+            status.message = f'no device of {",".join(self.engine.devices)} works; retrying'
+        elif self.engine.device != self.engine.devices[0]:
+            status.level = DiagnosticStatus.WARN
+            status.message += f' (preferred {self.engine.devices[0]} unavailable)'
+        values = {'device': self.engine.device, 'model': self.params['model'],
+                  'input_fps': f'{input_fps:.2f}', 'processed_fps': f'{output_fps:.2f}',
+                  'received_frames': str(self.input_rate.count),
+                  'processed_frames': str(self.output_rate.count),
+                  'dropped_frames': str(self.engine.dropped), 'bad_inputs': str(self.bad_inputs),
+                  'device_errors': str(self.device_errors),
+                  'latency_ms': f'{self.latency * 1e3:.1f}',
+                  **{f'{stage}_ms': f'{ms:.2f}' for stage, ms in self.stage_ms.items()}}
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+
+
+def main(args=None):
+    """Run the detector node; exit non-zero when the model or device cannot be loaded."""
+    return run_node(DetectorNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""
+face-detector-pipeline: camera, detector and tracker in one process.
+
+The nodes are the same classes `ros2 launch` starts in three processes, here on one
+executor: no copies between processes, one DDS participant set, and a way to run the
+whole pipeline where `ros2 launch` is not installed. Parameters come from the same YAML file:
+
+    face-detector-pipeline [--without-camera] [--ros-args --params-file my.yaml]
+
+Without `--params-file` the installed config/face_detector.yaml is used.
+"""
+
+import argparse
+import sys
+
+from face_detector_ros.files import default_params_file
+from face_detector_ros.nodes.camera_node import CameraNode
+from face_detector_ros.nodes.detector_node import DetectorNode
+from face_detector_ros.nodes.tracker_node import TrackerNode
+from face_detector_ros.ros.common import ExternalShutdownException
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.executors import SingleThreadedExecutor
+
+# Detector and tracker read the camera's image_raw, as the launch file remaps them.
+IMAGE_REMAP = ['--ros-args', '-r', 'image:=image_raw']
+
+
+def build_nodes(nodes, with_camera=True):
+    """Append the pipeline's nodes to `nodes` (the caller destroys those built if one fails)."""
+    if with_camera:
+        nodes.append(CameraNode())
+    nodes.append(DetectorNode(cli_args=IMAGE_REMAP))  # configures itself (autostart)
+    nodes.append(TrackerNode(cli_args=IMAGE_REMAP))
+
+
+def main(argv=None):
+    """Run the pipeline until the camera's source ends or the process is interrupted."""
+    argv = list(sys.argv if argv is None else argv)
+    ros_args = rclpy.utilities.remove_ros_args(argv)
+    parser = argparse.ArgumentParser(prog='face-detector-pipeline', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--without-camera', action='store_true',
+                        help='detector and tracker only (images from a bag or another camera)')
+    options = parser.parse_args(ros_args[1:])
+    if '--params-file' not in argv:  # first, so that the user's -p overrides it
+        argv[1:1] = ['--ros-args', '--params-file', str(default_params_file()), '--']
+    rclpy.init(args=argv)
+    nodes = []
+    try:
+        try:
+            build_nodes(nodes, with_camera=not options.without_camera)
+        except (RuntimeError, ValueError, ParameterException) as error:
+            rclpy.logging.get_logger('face_detector_pipeline').fatal(str(error))
+            return 1
+        if any(getattr(node, 'finished', False) for node in nodes):
+            return 1  # the detector could not configure; it said why
+        # One thread: rclpy's MultiThreadedExecutor took a whole core and delivered 75-79 %
+        # of the frames at 65-116 ms (benchmarks/bench_pipeline.py); the work per frame is a
+        # few milliseconds, so a single thread keeps up at 30 FPS with a third of the CPU.
+        executor = SingleThreadedExecutor()
+        for node in nodes:
+            executor.add_node(node)
+        while rclpy.ok() and not any(getattr(node, 'finished', False) for node in nodes):
+            executor.spin_once(timeout_sec=0.1)
+        return 0
+    except (KeyboardInterrupt, ExternalShutdownException):
+        return 0
+    finally:
+        for node in nodes:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""tracker_node: stable face identities, bearing and range, and an overlay image for rviz."""
+
+from face_detector_ros.detection.drawing import draw_detections
+from face_detector_ros.ros.common import (
+    declare_parameters,
+    forward_logging,
+    matching_reliability,
+    Param,
+    qos_profile,
+    run_node,
+    stamp_to_seconds,
+    steady_clock,
+)
+from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
+from face_detector_ros.ros.messages import boxes_to_detection_array, detection_array_to_boxes
+from face_detector_ros.tracking.face_geometry import CameraModel, locate_faces, UncalibratedCamera
+from face_detector_ros.tracking.stamp_matcher import StampMatcher
+from face_detector_ros.tracking.tracker import CentroidTracker
+from geometry_msgs.msg import PoseWithCovariance
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+from vision_msgs.msg import Detection2DArray, Detection3D, Detection3DArray
+
+PARAMETERS = {
+    'min_hits': Param(3, 'Detections before a track is confirmed and published', 1, 100,
+                      read_only=True),
+    'max_age': Param(1.0, 'Seconds a track coasts on its prediction without detections',
+                     0.0, 60.0, read_only=True),
+    'distance_gate': Param(4.0, 'Largest detection-to-prediction distance, in standard '
+                           'deviations (relative to face size)', 0.5, 50.0, read_only=True),
+    'size_gate': Param(2.0, 'Largest size ratio between a detection and its track', 1.0, 10.0,
+                       read_only=True),
+    'measurement_noise': Param(0.05, 'Detector jitter as a fraction of face size (larger '
+                               'smooths more)', 0.001, 1.0, read_only=True),
+    'acceleration_noise': Param(2.0, 'Face acceleration, face sizes per s^2 (smaller smooths '
+                                'more)', 0.01, 100.0, read_only=True),
+    'face_width': Param(0.16, 'Nominal face width in metres, for range', 0.05, 0.5),
+    'face_width_std': Param(0.015, 'Spread of face widths in metres', 0.0, 0.2),
+    'overlay_buffer': Param(30, 'Images kept to match tracks by stamp for tracks_image', 1, 300,
+                            read_only=True),
+}
+FACE_DEPTH = 0.2  # metres: the 3D box of a head, front to back
+
+
+class TrackerNode(Node):
+    """detections in; tracks (2D, with ids and poses), faces (3D) and tracks_image out."""
+
+    def __init__(self, **kwargs):
+        super().__init__('face_tracker', **kwargs)
+        self.params = declare_parameters(self, PARAMETERS)
+        forward_logging('face_detector_ros.tracking.tracker', self.get_logger())
+        self.tracker = CentroidTracker.from_parameters(self.params)
+        self.camera = None
+        self.camera_warned = False
+        self.matcher = StampMatcher(self.params['overlay_buffer'])
+        reliable = qos_profile('reliable', 10)
+        self.tracks_pub = self.create_publisher(Detection2DArray, 'tracks', reliable)
+        self.faces_pub = self.create_publisher(Detection3DArray, 'faces', reliable)
+        self.overlay_pub = self.create_publisher(Image, 'tracks_image', qos_profile('reliable', 2))
+        self.create_subscription(Detection2DArray, 'detections', self.on_detections, reliable)
+        self.create_subscription(CameraInfo, 'camera_info', self.on_camera_info,
+                                 qos_profile('best_effort', 1))
+        self.image_sub = None
+        self.create_timer(0.5, self.follow_overlay_subscribers, clock=steady_clock())
+        self.add_on_set_parameters_callback(self.on_set_parameters)
+
+    def on_set_parameters(self, parameters):
+        for parameter in parameters:
+            if parameter.name in self.params:
+                self.params[parameter.name] = parameter.value
+        return SetParametersResult(successful=True)
+
+    def on_camera_info(self, info):
+        try:
+            self.camera = CameraModel.from_camera_info(info)
+        except (UncalibratedCamera, ValueError) as error:
+            self.camera = None
+            if not self.camera_warned:
+                self.get_logger().warn(f'{error}: publishing tracks without bearing/range')
+                self.camera_warned = True
+
+    def on_detections(self, msg):
+        boxes, scores, labels, _ = detection_array_to_boxes(msg)
+        resets = self.tracker.resets
+        tracks = self.tracker.update(boxes, scores, labels, stamp_to_seconds(msg.header.stamp))
+        if self.tracker.resets != resets:
+            self.matcher.clear()
+        track_boxes = [track.box for track in tracks]
+        poses = self.poses(track_boxes)
+        self.tracks_pub.publish(boxes_to_detection_array(
+            msg.header, track_boxes, [t.score for t in tracks], [t.label for t in tracks],
+            ids=[t.id for t in tracks], poses=poses))
+        if self.camera is not None:  # empty too: a follower must learn that everyone left
+            self.faces_pub.publish(self.faces(msg.header, tracks, poses or []))
+        if self.image_sub is not None:
+            for image, matched in self.matcher.add_tracks(_stamp_key(msg.header), tracks):
+                self.publish_overlay(image, matched)
+
+    def poses(self, boxes):
+        """Return a PoseWithCovariance per box (optical frame), or None if uncalibrated."""
+        if self.camera is None:
+            return None
+        located = locate_faces(self.camera, boxes, self.params['face_width'],
+                               self.params['face_width_std'])
+        poses = []
+        for position, covariance in zip(located.positions, located.covariances):
+            pose = PoseWithCovariance()
+            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = map(
+                float, position)
+            pose.pose.orientation.w = 1.0  # unknown orientation; its covariance says so
+            pose.covariance = [float(v) for v in covariance.ravel()]
+            poses.append(pose)
+        return poses
+
+    def faces(self, header, tracks, poses):
+        array = Detection3DArray(header=header)
+        for track, pose in zip(tracks, poses):
+            face = Detection3D(header=header, id=track.id)
+            face.bbox.center = pose.pose
+            face.bbox.size.x = face.bbox.size.y = self.params['face_width']
+            face.bbox.size.z = FACE_DEPTH
+            hypothesis = boxes_to_detection_array(header, [track.box], [track.score],
+                                                  [track.label], poses=[pose])
+            face.results = hypothesis.detections[0].results
+            array.detections.append(face)
+        return array
+
+    def follow_overlay_subscribers(self):
+        """Subscribe to images only while someone watches tracks_image."""
+        wanted = self.overlay_pub.get_subscription_count() > 0
+        if wanted and self.image_sub is None:
+            reliability = matching_reliability(self, 'image')
+            if reliability is None:
+                return  # no camera yet: look again on the next tick
+            self.image_sub = self.create_subscription(Image, 'image', self.on_image,
+                                                      qos_profile(reliability, 2))
+        elif not wanted and self.image_sub is not None:
+            self.destroy_subscription(self.image_sub)
+            self.image_sub = None
+            self.matcher.clear()
+
+    def on_image(self, msg):
+        for image, tracks in self.matcher.add_image(_stamp_key(msg.header), msg):
+            self.publish_overlay(image, tracks)
+
+    def publish_overlay(self, msg, tracks):
+        try:
+            image = to_bgr8(msg)
+        except ImageConversionError as error:
+            self.get_logger().error(f'cannot draw tracks on an image: {error}',
+                                    throttle_duration_sec=5.0)
+            return
+        overlay = draw_detections(image, [t.box for t in tracks], [t.label for t in tracks],
+                                  [t.score for t in tracks], ids=[t.id for t in tracks])
+        self.overlay_pub.publish(numpy_to_image(overlay, 'bgr8', header=msg.header))
+
+
+def _stamp_key(header):
+    return (header.stamp.sec, header.stamp.nanosec)
+
+
+def main(args=None):
+    """Run the tracker node."""
+    return run_node(TrackerNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Message glue: ROS messages <-> numpy, image encodings, stamps, QoS and parameters."""

