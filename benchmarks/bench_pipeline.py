@@ -54,7 +54,8 @@ def node_commands(frames_dir, one_process):
 
 def run(frames_dir, one_process, profile, log_dir, timeout):
     """Run one set-up; return latencies (ms) of the frames tracked, frames published, CPU %."""
-    from face_detector_ros.ros.common import qos_profile, stamp_to_seconds
+    from face_detector_ros.ros.common import qos_profile
+    from face_detector_ros.ros.stamps import stamp_to_seconds
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from sensor_msgs.msg import CameraInfo

@@ -19,6 +19,7 @@ from face_detector_ros.evaluation.rates import summarize
 from face_detector_ros.files import default_params_file
 from face_detector_ros.ros.images import to_bgr8
 from face_detector_ros.ros.messages import detection_array_to_boxes
+from face_detector_ros.ros.stamps import stamp_key, stamp_to_seconds
 from face_detector_ros.simulation.processes import executable, NodeProcess
 from face_detector_ros.tools.cli import CliError, console_main
 import numpy as np
@@ -80,10 +81,10 @@ class Watcher:
         self.tracks.append(msg)
 
     def on_overlay(self, msg):
-        self.overlays[_stamp(msg.header)] = msg  # converted later: keep this callback quick
+        self.overlays[stamp_key(msg.header)] = msg  # converted later: keep this callback quick
 
     def on_camera_info(self, msg):
-        self.image_stamps.append(_stamp(msg.header))
+        self.image_stamps.append(stamp_key(msg.header))
 
     def watch(self, processes, timeout):
         """Spin until the camera (processes[0]) ended and all tracks came, or 2 s of quiet."""
@@ -119,17 +120,13 @@ class Watcher:
         self.close()
 
 
-def _stamp(header):
-    return (header.stamp.sec, header.stamp.nanosec)
-
-
 def tracks_to_mot_rows(tracks, image_stamps):
     """MOT rows of tracks; frame numbers follow the published images (1-based), by stamp."""
     frame_of = {stamp: index + 1 for index, stamp in enumerate(image_stamps)}
     rows = []
     for msg in tracks:
         boxes, scores, _, ids = detection_array_to_boxes(msg)
-        frame = frame_of[(msg.header.stamp.sec, msg.header.stamp.nanosec)]
+        frame = frame_of[stamp_key(msg.header)]
         rows.extend(mot.rows_from_boxes(frame, [int(i) for i in ids], boxes, scores))
     return np.asarray(rows, dtype=float).reshape(-1, 7)
 
@@ -183,7 +180,7 @@ def main(argv=None):
     tracks, published = watched.tracks, len(watched.image_stamps)
     truth = mot.read_mot(frames_dir / 'ground_truth.txt')
     scores = mot.evaluate(truth, rows)
-    latency = [(arrival - (t.header.stamp.sec + t.header.stamp.nanosec * 1e-9)) * 1e3
+    latency = [(arrival - stamp_to_seconds(t.header.stamp)) * 1e3
                for arrival, t in zip(watched.received_at, tracks)]
     stats = summarize(latency)
     detections_seen = sum(len(t.detections) for t in tracks)

@@ -1,6 +1,7 @@
 """Files: where the package's data lives (checkout or install), all-or-nothing output."""
 
 import contextlib
+import importlib.util
 import os
 from pathlib import Path
 import shutil
@@ -15,22 +16,37 @@ class OutputExistsError(FileExistsError):
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 
-def share_dir():
-    """
-    Return the folder holding config/ and models/.
+PACKAGE = 'face_detector_ros'
+# File kinds every reader of this package accepts (any case), in the order find_image tries them.
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.mjpeg', '.mpeg', '.mpg', '.m4v')
 
-    In a source checkout or an editable install that is the repository root; after
-    `colcon build` it is share/face_detector_ros (found through ament_index, without rclpy).
+
+def share_dir(package=PACKAGE):
     """
-    if (SOURCE_ROOT / 'package.xml').is_file() and (SOURCE_ROOT / 'config').is_dir():
+    Return share/<package> of a ROS package: for this one, the folder holding config/ and models/.
+
+    This package in a source checkout or an editable install: the repository root. Otherwise
+    through ament_index when the environment is sourced (without rclpy), else found beside the
+    package's Python module (a venv with the PyPI ROS wheels sets no AMENT_PREFIX_PATH).
+    FileNotFoundError when none has it.
+    """
+    if package == PACKAGE and (SOURCE_ROOT / 'package.xml').is_file() and \
+            (SOURCE_ROOT / 'config').is_dir():
         return SOURCE_ROOT
     try:
         from ament_index_python.packages import get_package_share_directory
-        return Path(get_package_share_directory('face_detector_ros'))
-    except (ImportError, LookupError, OSError) as error:
-        raise FileNotFoundError('face_detector_ros data (config/, models/) not found: not a '
-                                'source checkout, and no sourced ROS install has the package '
-                                f'({error})') from error
+        return Path(get_package_share_directory(package))
+    except (ImportError, LookupError, OSError):
+        pass
+    spec = importlib.util.find_spec(package)
+    if spec is not None and spec.origin:
+        for parent in Path(spec.origin).parents:
+            if (parent / 'share' / package / 'package.xml').is_file():
+                return parent / 'share' / package
+    raise FileNotFoundError(f'ROS package {package} is not installed (no share/{package} found): '
+                            'source your ROS environment' +
+                            (', or run from a source checkout' if package == PACKAGE else ''))
 
 
 def default_params_file():

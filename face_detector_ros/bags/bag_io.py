@@ -9,13 +9,12 @@ written into a bag come from the installed .msg files, so rosbag2 and rosbags re
 
 import contextlib
 import functools
-import importlib.util
 from pathlib import Path
 import sqlite3
 import struct
 
 import apsw
-from face_detector_ros.files import atomic_output_dir
+from face_detector_ros.files import atomic_output_dir, share_dir
 from face_detector_ros.tools.cli import CliError
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.rosbag2.errors import ReaderError, WriterError
@@ -31,32 +30,15 @@ READ_ERRORS = (ReaderError, OSError, EOFError, struct.error, sqlite3.Error, apsw
                AssertionError)
 
 
-def package_share(package):
-    """
-    Return share/<package> of an installed ROS package.
-
-    Through ament_index when the environment is sourced, else found beside the package's Python
-    module (a venv with the PyPI ROS wheels sets no AMENT_PREFIX_PATH).
-    """
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        return Path(get_package_share_directory(package))
-    except (ImportError, LookupError, OSError):
-        pass
-    spec = importlib.util.find_spec(package)
-    if spec is not None and spec.origin:
-        for parent in Path(spec.origin).parents:
-            if (parent / 'share' / package / 'package.xml').is_file():
-                return parent / 'share' / package
-    raise CliError(f'ROS package {package} is not installed (no share/{package} found); '
-                   'source your ROS environment')
-
-
 def register_package_types(store, package):
     """Register every message of `package` in a rosbags typestore, from its .msg files."""
-    files = sorted((package_share(package) / 'msg').glob('*.msg'))
+    try:
+        folder = share_dir(package) / 'msg'
+    except FileNotFoundError as error:
+        raise CliError(str(error)) from None
+    files = sorted(folder.glob('*.msg'))
     if not files:
-        raise CliError(f'no .msg files in {package_share(package) / "msg"}')
+        raise CliError(f'no .msg files in {folder}')
     types = {}
     for path in files:
         types.update(get_types_from_msg(path.read_text(), f'{package}/msg/{path.stem}'))

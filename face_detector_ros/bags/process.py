@@ -26,6 +26,7 @@ from face_detector_ros.evaluation.mot import rows_from_boxes, write_mot
 from face_detector_ros.files import atomic_output_file, default_params_file
 from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
 from face_detector_ros.ros.messages import boxes_to_detection_array
+from face_detector_ros.ros.stamps import stamp_to_seconds
 from face_detector_ros.tools.cli import CliError
 from face_detector_ros.tracking.tracker import CentroidTracker
 import numpy as np
@@ -66,11 +67,6 @@ def make_engine(params, model=None, device=None):
 def make_tracker(params):
     """Build the tracker as tracker_node does from its parameters."""
     return CentroidTracker.from_parameters(params)
-
-
-def stamp_seconds(header):
-    """Return a header's stamp in seconds."""
-    return header.stamp.sec + header.stamp.nanosec * 1e-9
 
 
 class ProcessSummary:
@@ -141,7 +137,7 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
                 found = engine.detect(image)
                 labels = [engine.labels[i] for i in found.class_ids]
                 tracks = tracker.update(found.boxes, found.scores, labels,
-                                        stamp_seconds(msg.header))
+                                        stamp_to_seconds(msg.header.stamp))
                 header = ros_header(msg.header)
                 boxes = [t.box for t in tracks]
                 scores = [t.score for t in tracks]

@@ -9,9 +9,7 @@ import os
 from pathlib import Path
 
 import cv2
-
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.mjpeg', '.mpg', '.m4v')
+from face_detector_ros.files import IMAGE_EXTENSIONS
 
 
 class SourceError(RuntimeError):

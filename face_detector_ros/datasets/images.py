@@ -5,8 +5,7 @@ import struct
 
 import cv2
 from face_detector_ros.datasets.annotations import DatasetError
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+from face_detector_ros.files import IMAGE_EXTENSIONS
 
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}

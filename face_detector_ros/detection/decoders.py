@@ -13,18 +13,9 @@ output tensors in the model's output order. Boxes and keypoints come back in pix
 tensor (before any letterbox undo), after class-aware NMS, best score first.
 """
 
-from typing import Protocol
-
 from face_detector_ros.detection.detections import Detections
 from face_detector_ros.detection.nms import suppress
 import numpy as np
-
-
-class Decoder(Protocol):
-    """What make_decoder returns."""
-
-    def __call__(self, outputs, score_threshold, nms_iou, max_detections):
-        """Decode one image's output tensors into Detections."""
 
 
 def make_decoder(card):

@@ -27,7 +27,6 @@ import math
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-COLUMNS = ('frame', 'id', 'bb_left', 'bb_top', 'bb_width', 'bb_height', 'conf', 'x', 'y', 'z')
 # The devkit's IoU for removing predictions on ignored ground truth, whatever the threshold.
 IGNORE_IOU = 0.5
 

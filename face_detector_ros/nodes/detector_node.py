@@ -21,11 +21,11 @@ from face_detector_ros.ros.common import (
     Param,
     qos_profile,
     run_node,
-    stamp_to_seconds,
     steady_clock,
 )
 from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
 from face_detector_ros.ros.messages import boxes_to_detection_array
+from face_detector_ros.ros.stamps import stamp_to_seconds
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from sensor_msgs.msg import CompressedImage, Image

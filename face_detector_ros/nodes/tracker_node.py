@@ -8,11 +8,11 @@ from face_detector_ros.ros.common import (
     Param,
     qos_profile,
     run_node,
-    stamp_to_seconds,
     steady_clock,
 )
 from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
 from face_detector_ros.ros.messages import boxes_to_detection_array, detection_array_to_boxes
+from face_detector_ros.ros.stamps import stamp_key, stamp_to_seconds
 from face_detector_ros.tracking.face_geometry import CameraModel, locate_faces, UncalibratedCamera
 from face_detector_ros.tracking.stamp_matcher import StampMatcher
 from face_detector_ros.tracking.tracker import CentroidTracker
@@ -94,7 +94,7 @@ class TrackerNode(Node):
         if self.camera is not None:  # empty too: a follower must learn that everyone left
             self.faces_pub.publish(self.faces(msg.header, tracks, poses or []))
         if self.image_sub is not None:
-            for image, matched in self.matcher.add_tracks(_stamp_key(msg.header), tracks):
+            for image, matched in self.matcher.add_tracks(stamp_key(msg.header), tracks):
                 self.publish_overlay(image, matched)
 
     def poses(self, boxes):
@@ -141,7 +141,7 @@ class TrackerNode(Node):
             self.matcher.clear()
 
     def on_image(self, msg):
-        for image, tracks in self.matcher.add_image(_stamp_key(msg.header), msg):
+        for image, tracks in self.matcher.add_image(stamp_key(msg.header), msg):
             self.publish_overlay(image, tracks)
 
     def publish_overlay(self, msg, tracks):
@@ -154,10 +154,6 @@ class TrackerNode(Node):
         overlay = draw_detections(image, [t.box for t in tracks], [t.label for t in tracks],
                                   [t.score for t in tracks], ids=[t.id for t in tracks])
         self.overlay_pub.publish(numpy_to_image(overlay, 'bgr8', header=msg.header))
-
-
-def _stamp_key(header):
-    return (header.stamp.sec, header.stamp.nanosec)
 
 
 def main(args=None):

@@ -1,4 +1,4 @@
-"""Small pieces every node of this package shares: parameters, QoS, stamps, main()."""
+"""Small pieces every node of this package shares: parameters, QoS, logging, main()."""
 
 from dataclasses import dataclass
 import logging
@@ -125,11 +125,6 @@ def wait_for_acknowledgements(publishers, timeout=2.0):
 def steady_clock():
     """Return a clock for housekeeping timers that must run under use_sim_time too."""
     return Clock(clock_type=ClockType.STEADY_TIME)
-
-
-def stamp_to_seconds(stamp):
-    """builtin_interfaces/Time to float seconds."""
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def run_node(make_node, args=None):

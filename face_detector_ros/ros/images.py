@@ -67,7 +67,6 @@ _CVT = {
     ('yuyv', 'gray'): cv2.COLOR_YUV2GRAY_YUY2,
 }
 
-SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 _HOST_BIG_ENDIAN = sys.byteorder == 'big'
 
 

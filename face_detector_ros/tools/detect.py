@@ -12,13 +12,10 @@ import cv2
 from face_detector_ros.detection.drawing import draw_detections
 from face_detector_ros.detection.engine import EngineError, InferenceEngine
 from face_detector_ros.detection.model_cards import DEFAULT_MODEL, load_card, shipped_models
-from face_detector_ros.files import atomic_output_dir
+from face_detector_ros.files import atomic_output_dir, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from face_detector_ros.tools import cli
 import numpy as np
 from tqdm import tqdm
-
-IMAGE_SUFFIXES = ('.bmp', '.jpeg', '.jpg', '.pgm', '.png', '.ppm', '.tif', '.tiff', '.webp')
-VIDEO_SUFFIXES = ('.avi', '.m4v', '.mkv', '.mov', '.mp4', '.mpeg', '.mpg', '.webm')
 
 
 class UnreadableFile(cli.CliError):
@@ -32,15 +29,15 @@ def media_files(paths):
         path = Path(text)
         if path.is_dir():
             inside = sorted(entry for entry in path.iterdir()
-                            if entry.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+                            if entry.suffix.lower() in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
             if not inside:
                 raise cli.CliError(f'folder {path} holds no images or videos')
             found += inside
         elif not path.exists():
             raise cli.CliError(f'no such file or folder: {path}')
-        elif path.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
-            raise cli.CliError(f'{path} is neither an image ({" ".join(IMAGE_SUFFIXES)}) nor a '
-                               f'video ({" ".join(VIDEO_SUFFIXES)})')
+        elif path.suffix.lower() not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
+            raise cli.CliError(f'{path} is neither an image ({" ".join(IMAGE_EXTENSIONS)}) nor a '
+                               f'video ({" ".join(VIDEO_EXTENSIONS)})')
         else:
             found.append(path)
     return found
@@ -48,7 +45,7 @@ def media_files(paths):
 
 def frames(path):
     """Yield (frame number, BGR image) of an image file (one frame) or a video."""
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise UnreadableFile(f'cannot read image {path}: not an image OpenCV can decode')
@@ -169,7 +166,7 @@ def main(argv=None):
 
 def write_annotated(out_dir, names, path, number, image, found, labels):
     """Write one annotated frame as PNG, named after its source (and frame, for videos)."""
-    stem = path.stem if path.suffix.lower() in IMAGE_SUFFIXES else f'{path.stem}_{number:06d}'
+    stem = path.stem if path.suffix.lower() in IMAGE_EXTENSIONS else f'{path.stem}_{number:06d}'
     name, copy = f'{stem}.png', 1
     while name in names:
         copy += 1

@@ -15,12 +15,12 @@ from face_detector_ros.bags.bag_io import (
     copy_connection,
     image_connection,
     open_bag,
-    package_share,
     read_messages,
     sibling_topic,
     typestore,
 )
 from face_detector_ros.bags.process import node_parameters
+from face_detector_ros.files import share_dir
 from face_detector_ros.ros.messages import detection_array_to_boxes
 from face_detector_ros.tools.bag import message_class
 from face_detector_ros.tools.cli import CliError
@@ -126,7 +126,7 @@ def test_process_matches_reviewed_tracks(tmp_path):
     assert [t for t, _ in messages['/camera/tracks']] == [t for t, _ in messages[IMAGE_TOPIC]]
     assert_tracks_match(tracks_to_mot(tracks, frame_of), expected[:, :6])
     # Definitions from the installed vision_msgs: the hash rosbag2 readers check.
-    share = package_share('vision_msgs') / 'msg' / 'Detection2DArray.json'
+    share = share_dir('vision_msgs') / 'msg' / 'Detection2DArray.json'
     hashes = {h['type_name']: h['hash_string']
               for h in json.loads(share.read_text())['type_hashes']}
     assert connections['/camera/tracks'].digest == hashes['vision_msgs/msg/Detection2DArray']
