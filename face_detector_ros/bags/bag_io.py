@@ -15,12 +15,16 @@ import struct
 
 import apsw
 from face_detector_ros.files import atomic_output_dir, share_dir
-from face_detector_ros.tools.cli import CliError
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.rosbag2.errors import ReaderError, WriterError
 from rosbags.serde import SerdeError
 from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 from rosbags.typesys.base import TypesysError
+
+
+class BagError(ValueError):
+    """A bag, topic or message type that cannot be used; the message says which and why."""
+
 
 IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
@@ -35,10 +39,10 @@ def register_package_types(store, package):
     try:
         folder = share_dir(package) / 'msg'
     except FileNotFoundError as error:
-        raise CliError(str(error)) from None
+        raise BagError(str(error)) from None
     files = sorted(folder.glob('*.msg'))
     if not files:
-        raise CliError(f'no .msg files in {folder}')
+        raise BagError(f'no .msg files in {folder}')
     types = {}
     for path in files:
         types.update(get_types_from_msg(path.read_text(), f'{package}/msg/{path.stem}'))
@@ -59,7 +63,7 @@ def ensure_type(msgtype):
     if msgtype not in store.types:
         register_package_types(store, msgtype.split('/')[0])
         if msgtype not in store.types:
-            raise CliError(f'message type {msgtype} not found in its installed package')
+            raise BagError(f'message type {msgtype} not found in its installed package')
     return store
 
 
@@ -68,7 +72,7 @@ def open_bag(path):
     """Yield an open rosbags Reader of a rosbag2 directory or a single .mcap / .db3 file."""
     path = Path(path)
     if not path.exists():
-        raise CliError(f'bag {path} does not exist')
+        raise BagError(f'bag {path} does not exist')
     try:
         reader = Reader(path)
         reader.open()
@@ -82,7 +86,7 @@ def open_bag(path):
 
 
 def read_messages(reader, connections=()):
-    """Yield (connection, timestamp ns, CDR bytes) in time order; a damaged bag: CliError."""
+    """Yield (connection, timestamp ns, CDR bytes) in time order; a damaged bag: BagError."""
     try:
         yield from reader.messages(connections=connections)
     except READ_ERRORS as error:
@@ -90,17 +94,17 @@ def read_messages(reader, connections=()):
 
 
 def _damaged(path, error):
-    return CliError(f'cannot read bag {path}: {str(error) or type(error).__name__} '
+    return BagError(f'cannot read bag {path}: {str(error) or type(error).__name__} '
                     '(truncated or corrupt?)')
 
 
 def select_connections(reader, topics=None):
-    """Return the reader's connections on `topics` (all when None); unknown topics: CliError."""
+    """Return the reader's connections on `topics` (all when None); unknown topics: BagError."""
     if not topics:
         return list(reader.connections)
     missing = sorted(set(topics) - {c.topic for c in reader.connections})
     if missing:
-        raise CliError(f'topics not in the bag: {", ".join(missing)}; it has '
+        raise BagError(f'topics not in the bag: {", ".join(missing)}; it has '
                        f'{", ".join(sorted(reader.topics))}')
     return [c for c in reader.connections if c.topic in topics]
 
@@ -110,12 +114,12 @@ def image_connection(reader, topic=None):
     images = {c.topic: c for c in reader.connections if c.msgtype in IMAGE_TYPES}
     if topic is not None:
         if topic not in images:
-            raise CliError(f'{topic} is not an Image or CompressedImage topic of the bag; '
+            raise BagError(f'{topic} is not an Image or CompressedImage topic of the bag; '
                            f'image topics: {", ".join(sorted(images)) or "none"}')
         return images[topic]
     if len(images) != 1:
         found = ', '.join(f'{t} ({images[t].msgtype})' for t in sorted(images)) or 'none'
-        raise CliError(f'the bag has {len(images)} image topics ({found}); choose one with '
+        raise BagError(f'the bag has {len(images)} image topics ({found}); choose one with '
                        '--image-topic')
     return next(iter(images.values()))
 
@@ -150,7 +154,7 @@ def bag_writer(path, storage='mcap'):
                             storage_plugin=STORAGES[storage])
             writer.open()
         except WriterError as error:
-            raise CliError(f'cannot write bag {path}: {error}') from None
+            raise BagError(f'cannot write bag {path}: {error}') from None
         try:
             yield writer
         except BaseException:

@@ -11,6 +11,7 @@ import time
 from face_detector_ros.bags.bag_io import (
     add_typed_connection,
     bag_writer,
+    BagError,
     copy_connection,
     image_connection,
     open_bag,
@@ -27,7 +28,6 @@ from face_detector_ros.files import atomic_output_file, default_params_file
 from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
 from face_detector_ros.ros.messages import boxes_to_detection_array
 from face_detector_ros.ros.stamps import stamp_to_seconds
-from face_detector_ros.tools.cli import CliError
 from face_detector_ros.tracking.tracker import CentroidTracker
 import numpy as np
 from tqdm import tqdm
@@ -46,27 +46,11 @@ def node_parameters(params_file, node_name):
     try:
         document = yaml.safe_load(Path(params_file).read_text()) or {}
     except yaml.YAMLError as error:
-        raise CliError(f'cannot parse parameters file {params_file}: {error}') from None
+        raise BagError(f'cannot parse parameters file {params_file}: {error}') from None
     values = {}
     for key in ('/**', f'/**/{node_name}', node_name, f'/{node_name}'):
         values.update((document.get(key) or {}).get('ros__parameters', {}))
     return values
-
-
-def make_engine(params, model=None, device=None):
-    """Build the inference engine as detector_node does from its parameters."""
-    engine = InferenceEngine(model or params.get('model', 'blazeface_short_range'),
-                             device=device or params.get('device', 'CPU'),
-                             precision=params.get('precision', 'f32'),
-                             threads=params.get('threads', 0))
-    engine.set_thresholds(params.get('score_threshold', -1.0), params.get('nms_iou', -1.0),
-                          params.get('max_detections'))
-    return engine
-
-
-def make_tracker(params):
-    """Build the tracker as tracker_node does from its parameters."""
-    return CentroidTracker.from_parameters(params)
 
 
 class ProcessSummary:
@@ -109,8 +93,9 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
     store = typestore()
     with open_bag(source) as reader:
         images = image_connection(reader, image_topic)
-        engine = make_engine(node_parameters(params_file, 'face_detector'), model, device)
-        tracker = make_tracker(node_parameters(params_file, 'face_tracker'))
+        engine = InferenceEngine.from_parameters(
+            {**node_parameters(params_file, 'face_detector'), 'model': model, 'device': device})
+        tracker = CentroidTracker.from_parameters(node_parameters(params_file, 'face_tracker'))
         summary = ProcessSummary(images.topic)
         started = time.perf_counter()
         with bag_writer(output, storage) as writer, \
@@ -132,7 +117,7 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
                     msg = store.deserialize_cdr(data, conn.msgtype)
                     image = to_bgr8(msg)
                 except (ImageConversionError, *READ_ERRORS) as error:
-                    raise CliError(f'image {summary.frames + 1} on {images.topic} cannot be '
+                    raise BagError(f'image {summary.frames + 1} on {images.topic} cannot be '
                                    f'decoded: {error}') from None
                 found = engine.detect(image)
                 labels = [engine.labels[i] for i in found.class_ids]

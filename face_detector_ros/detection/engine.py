@@ -16,6 +16,7 @@ from face_detector_ros.detection.decoders import make_decoder
 from face_detector_ros.detection.detections import Detections
 from face_detector_ros.detection.letterbox import Letterbox
 from face_detector_ros.detection.model_cards import load_card, ModelError
+from face_detector_ros.parameters import defaults, Param
 import numpy as np
 
 try:  # OpenVINO 2023.1 and newer
@@ -25,6 +26,22 @@ except ImportError:  # 2022.3 LTS, the last with the MYRIAD plugin
 from openvino.preprocess import PrePostProcessor
 
 PRECISIONS = ('f32', 'f16', 'bf16')
+# The engine's parameters, as detector_node declares them (it adds its own) and as the tools and
+# `face-detector-bag process` read them: the one table of their defaults.
+ENGINE_PARAMETERS = {
+    'model': Param('blazeface_short_range', 'Shipped model name (face-detect --list-models) '
+                   'or path to a model card YAML or model file'),
+    'device': Param('MYRIAD,CPU', 'Device preference list: the first that compiles the model '
+                    'wins (MYRIAD = Neural Compute Stick 2, needs OpenVINO 2022.3)'),
+    'precision': Param('f32', 'Inference precision hint (f32, f16, bf16); f32 gives the same '
+                       'results on every CPU'),
+    'threads': Param(0, 'Inference threads on the CPU (0: OpenVINO decides)', 0, 64),
+    'num_requests': Param(1, 'Asynchronous infer requests: >1 prepares the next frame while '
+                          'the device computes (results one frame later)', 1, 8),
+    'score_threshold': Param(-1.0, 'Minimum score (-1: the model card default)', -1.0, 1.0),
+    'nms_iou': Param(-1.0, 'NMS IoU threshold (-1: the model card default)', -1.0, 1.0),
+    'max_detections': Param(100, 'Most detections per image', 1, 1000),
+}
 # Property names by meaning, newest first; a device gets the first one it supports.
 _PRECISION_KEYS = ('INFERENCE_PRECISION_HINT',)
 _THREADS_KEYS = ('INFERENCE_NUM_THREADS', 'CPU_THREADS_NUM')
@@ -142,6 +159,24 @@ class InferenceEngine:
         self._pending = None
         self._runner = self._compile_from(range(len(self.devices)))
         self._next_retry = time.monotonic() + retry_interval
+
+    @classmethod
+    def from_parameters(cls, params, logger=None, **options):
+        """
+        Build an engine from detector_node parameters: the one way for nodes and tools.
+
+        Keys of ENGINE_PARAMETERS that `params` lacks (or gives as None) take the table's
+        defaults; other keys are ignored. `options` go to the constructor (core, retry_interval).
+        """
+        values = defaults(ENGINE_PARAMETERS)
+        values.update((name, value) for name, value in params.items()
+                      if name in values and value is not None)
+        engine = cls(values['model'], device=values['device'], precision=values['precision'],
+                     threads=values['threads'], num_requests=values['num_requests'],
+                     logger=logger, **options)
+        engine.set_thresholds(values['score_threshold'], values['nms_iou'],
+                              values['max_detections'])
+        return engine
 
     def set_thresholds(self, score_threshold=-1.0, nms_iou=-1.0, max_detections=None):
         """Set the decoding thresholds; a negative one (or None) means the model card's value."""

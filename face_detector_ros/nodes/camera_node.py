@@ -9,9 +9,9 @@ from face_detector_ros.camera.calibration import (
     uncalibrated_camera_info,
 )
 from face_detector_ros.camera.source import Backoff, open_source, SourceError
+from face_detector_ros.parameters import Param
 from face_detector_ros.ros.common import (
     declare_parameters,
-    Param,
     qos_profile,
     run_node,
     steady_clock,

@@ -11,14 +11,14 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from face_detector_ros.detection.drawing import draw_detections
-from face_detector_ros.detection.engine import EngineError, InferenceEngine
+from face_detector_ros.detection.engine import ENGINE_PARAMETERS, EngineError, InferenceEngine
 from face_detector_ros.detection.model_cards import ModelError
 from face_detector_ros.evaluation.rates import RateCounter
+from face_detector_ros.parameters import Param
 from face_detector_ros.ros.common import (
     declare_parameters,
     forward_logging,
     matching_reliability,
-    Param,
     qos_profile,
     run_node,
     steady_clock,
@@ -32,18 +32,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
 PARAMETERS = {
-    'model': Param('blazeface_short_range', 'Shipped model name (face-detect --list-models) '
-                   'or path to a model card YAML or model file'),
-    'device': Param('MYRIAD,CPU', 'Device preference list: the first that compiles the model '
-                    'wins (MYRIAD = Neural Compute Stick 2, needs OpenVINO 2022.3)'),
-    'precision': Param('f32', 'Inference precision hint (f32, f16, bf16); f32 gives the same '
-                       'results on every CPU'),
-    'threads': Param(0, 'Inference threads on the CPU (0: OpenVINO decides)', 0, 64),
-    'num_requests': Param(1, 'Asynchronous infer requests: >1 prepares the next frame while '
-                          'the device computes (results one frame later)', 1, 8),
-    'score_threshold': Param(-1.0, 'Minimum score (-1: the model card default)', -1.0, 1.0),
-    'nms_iou': Param(-1.0, 'NMS IoU threshold (-1: the model card default)', -1.0, 1.0),
-    'max_detections': Param(100, 'Most detections per image', 1, 1000),
+    **ENGINE_PARAMETERS,
     'input_type': Param('raw', "'raw' subscribes sensor_msgs/Image on `image`, 'compressed' "
                         'sensor_msgs/CompressedImage on `image/compressed`', read_only=True),
     'image_qos': Param('auto', "Image subscription reliability: 'auto' matches the "
@@ -53,7 +42,8 @@ PARAMETERS = {
     'diagnostics_period': Param(1.0, 'Seconds between /diagnostics messages', 0.1, 60.0,
                                 read_only=True),
 }
-ENGINE_PARAMETERS = ('model', 'device', 'precision', 'threads', 'num_requests')
+# Changing one of these at run time builds a new engine; the thresholds apply to the engine in use.
+REBUILD_PARAMETERS = ('model', 'device', 'precision', 'threads', 'num_requests')
 
 
 class DetectorNode(LifecycleNode):
@@ -133,12 +123,7 @@ class DetectorNode(LifecycleNode):
     # Parameters.
 
     def make_engine(self, params):
-        engine = InferenceEngine(params['model'], device=params['device'],
-                                 precision=params['precision'], threads=params['threads'],
-                                 num_requests=params['num_requests'],
-                                 logger=self.python_logger)
-        self.apply_thresholds(engine, params)
-        return engine
+        return InferenceEngine.from_parameters(params, logger=self.python_logger)
 
     @staticmethod
     def apply_thresholds(engine, params):
@@ -151,7 +136,7 @@ class DetectorNode(LifecycleNode):
         if not changed:
             return SetParametersResult(successful=True)
         candidate = {**self.params, **changed}
-        if self.engine is not None and any(name in ENGINE_PARAMETERS for name in changed):
+        if self.engine is not None and any(name in REBUILD_PARAMETERS for name in changed):
             try:
                 engine = self.make_engine(candidate)
             except (EngineError, ModelError, OSError) as error:

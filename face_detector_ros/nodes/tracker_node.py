@@ -1,11 +1,11 @@
 """tracker_node: stable face identities, bearing and range, and an overlay image for rviz."""
 
 from face_detector_ros.detection.drawing import draw_detections
+from face_detector_ros.parameters import Param
 from face_detector_ros.ros.common import (
     declare_parameters,
     forward_logging,
     matching_reliability,
-    Param,
     qos_profile,
     run_node,
     steady_clock,

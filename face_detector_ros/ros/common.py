@@ -1,6 +1,5 @@
 """Small pieces every node of this package shares: parameters, QoS, logging, main()."""
 
-from dataclasses import dataclass
 import logging
 import sys
 import time
@@ -18,23 +17,6 @@ try:  # Humble has no ExternalShutdownException in rclpy.executors
 except ImportError:  # pragma: no cover - Humble only
     class ExternalShutdownException(Exception):
         """Stand-in on distros without it."""
-
-
-@dataclass(frozen=True)
-class Param:
-    """
-    A parameter declaration: default, description, and optional range or read-only flag.
-
-    `any_type` accepts a value of any type and converts it to the default's type: for a
-    `source` that users naturally write as `0` as well as `/dev/video0`.
-    """
-
-    default: object
-    description: str
-    low: float = None
-    high: float = None
-    read_only: bool = False
-    any_type: bool = False
 
 
 def declare_parameters(node, params):

@@ -20,6 +20,7 @@ import time
 from face_detector_ros.bags.bag_io import (
     add_typed_connection,
     bag_writer,
+    BagError,
     open_bag,
     read_messages,
     select_connections,
@@ -250,7 +251,10 @@ def process(args):
 def main(argv=None):
     """Run face-detector-bag."""
     args = parse_args(argv)
-    {'play': play, 'record': record, 'process': process}[args.command](args)
+    try:
+        {'play': play, 'record': record, 'process': process}[args.command](args)
+    except BagError as error:
+        raise CliError(str(error)) from None
 
 
 if __name__ == '__main__':

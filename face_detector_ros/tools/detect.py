@@ -120,11 +120,10 @@ def main(argv=None):
         raise cli.CliError(f'--threshold must be in [0, 1], got {args.threshold}')
     files = media_files(args.paths)
     try:
-        engine = InferenceEngine(args.model, device=args.device)
+        engine = InferenceEngine.from_parameters({'model': args.model, 'device': args.device,
+                                                  'score_threshold': args.threshold})
     except EngineError as error:
         raise cli.CliError(str(error)) from error
-    if args.threshold is not None:
-        engine.score_threshold = args.threshold
     output = atomic_output_dir(args.output_dir) if args.output_dir else \
         contextlib.nullcontext()
     count = faces = unreadable = 0

@@ -12,6 +12,7 @@ import time
 from face_detector_ros.bags.bag_io import (
     add_typed_connection,
     bag_writer,
+    BagError,
     copy_connection,
     image_connection,
     open_bag,
@@ -23,7 +24,6 @@ from face_detector_ros.bags.process import node_parameters
 from face_detector_ros.files import share_dir
 from face_detector_ros.ros.messages import detection_array_to_boxes
 from face_detector_ros.tools.bag import message_class
-from face_detector_ros.tools.cli import CliError
 import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -151,10 +151,10 @@ def test_image_topic_found_or_error_lists_candidates(tmp_path):
                           '/right/image_raw/compressed': 'sensor_msgs/msg/CompressedImage',
                           '/chatter': 'std_msgs/msg/String'})
     with open_bag(bag) as reader:
-        with pytest.raises(CliError, match='2 image topics.*/left/image_raw.*/right/'):
+        with pytest.raises(BagError, match='2 image topics.*/left/image_raw.*/right/'):
             image_connection(reader)
         assert image_connection(reader, '/left/image_raw').topic == '/left/image_raw'
-        with pytest.raises(CliError, match='/chatter is not an Image'):
+        with pytest.raises(BagError, match='/chatter is not an Image'):
             image_connection(reader, '/chatter')
     single = tmp_path / 'one'
     write_image_bag(single, {'/cam/image': 'sensor_msgs/msg/Image'})
