@@ -7,11 +7,16 @@ Turn a detection model's raw output tensors into Detections, in pixels of the mo
 - `ssd`: Caffe/OpenVINO DetectionOutput rows (image_id, label, score, x1, y1, x2, y2), normalised,
   as [1, 1, N, 7] or as the Neural Compute Stick's flat count-first buffer.
 - `yolo`: darknet YOLOv3 grids with anchors, and the single-tensor heads of v5 and v8 exports.
+- `retinaface`: Pytorch_Retinaface's loc, conf (softmax) and 5-landmark outputs against square
+  priors per stride, for any input size (priors cached per size).
 
 A decoder is called as `decoder(outputs, score_threshold, nms_iou, max_detections)` with the
 output tensors in the model's output order. Boxes and keypoints come back in pixels of the input
 tensor (before any letterbox undo), after class-aware NMS, best score first.
 """
+
+import functools
+import math
 
 from face_detector_ros.detection.detections import Detections
 from face_detector_ros.detection.nms import suppress
@@ -20,7 +25,8 @@ import numpy as np
 
 def make_decoder(card):
     """Return the decoder for a model card; ValueError names a missing or unknown key."""
-    decoders = {'blazeface': BlazeFaceDecoder, 'ssd': SsdDecoder, 'yolo': YoloDecoder}
+    decoders = {'blazeface': BlazeFaceDecoder, 'retinaface': RetinaFaceDecoder,
+                'ssd': SsdDecoder, 'yolo': YoloDecoder}
     kind = card.get('decoder')
     if kind not in decoders:
         raise ValueError(f'model card: decoder must be one of {sorted(decoders)}, got {kind!r}')
@@ -267,6 +273,77 @@ class YoloDecoder:
         rows = np.concatenate(found)
         return Detections(_corners(rows[:, :4]), rows[:, 4], rows[:, 5],
                           np.zeros((len(rows), 0, 2)))
+
+
+@functools.lru_cache(maxsize=16)
+def retinaface_priors(width, height, strides, min_sizes):
+    """
+    Return RetinaFace prior boxes for an input size as (N, 4) rows (cx, cy, w, h) in pixels.
+
+    Feature maps are ceil(size / stride) cells; each cell holds one square prior per min size,
+    cells row by row, the finest stride first (Pytorch_Retinaface's PriorBox). Cached per size,
+    so a decoder of any input size builds them once.
+    """
+    priors = []
+    for stride, sizes in zip(strides, min_sizes):
+        rows, columns = math.ceil(height / stride), math.ceil(width / stride)
+        y, x, size = np.meshgrid(np.arange(rows), np.arange(columns), np.asarray(sizes),
+                                 indexing='ij')
+        priors.append(np.column_stack([(x.ravel() + 0.5) * stride, (y.ravel() + 0.5) * stride,
+                                       size.ravel(), size.ravel()]))
+    priors = np.concatenate(priors).astype(np.float32)
+    priors.flags.writeable = False  # shared by every decoder of this size
+    return priors
+
+
+class RetinaFaceDecoder:
+    """RetinaFace (Pytorch_Retinaface): box, class and 5-landmark regressions against priors."""
+
+    def __init__(self, card):
+        """Read strides, prior sizes and variances from the card."""
+        _require(card, 'input_size', 'labels', 'strides', 'min_sizes')
+        self.width, self.height = card['input_size']
+        strides, min_sizes = card['strides'], card['min_sizes']
+        if len(strides) != len(min_sizes):
+            raise ValueError(f'model card: {len(strides)} strides need as many min_sizes lists, '
+                             f'got {min_sizes}')
+        self.priors = retinaface_priors(self.width, self.height, tuple(strides),
+                                        tuple(tuple(sizes) for sizes in min_sizes))
+        self.centre_variance, self.size_variance = card.get('variances', [0.1, 0.2])
+        self.num_keypoints = card.get('num_keypoints', 5)
+        self.num_classes = len(card['labels'])
+        self.weighted = _weighted_nms(card, default='hard')
+
+    def __call__(self, outputs, score_threshold, nms_iou, max_detections):
+        """Decode loc (1, N, 4), conf (1, N, 1 + C) softmax scores and landmarks (1, N, 2K)."""
+        count = len(self.priors)
+        widths = {4: 'loc', 1 + self.num_classes: 'conf', 2 * self.num_keypoints: 'landmarks'}
+        shapes = [tuple(np.shape(tensor)) for tensor in outputs]
+        named = {widths.get(shape[-1]): tensor for shape, tensor in zip(shapes, outputs)
+                 if len(shape) == 3}
+        if len(outputs) != 3 or set(named) != {'loc', 'conf', 'landmarks'}:
+            wanted = [(1, count, width) for width in widths]
+            raise ValueError(f'retinaface: expected 3 output tensors of shapes {wanted} (loc, '
+                             f'conf, landmarks), got {shapes}')
+        loc = _checked(named['loc'], (1, count, 4), 'retinaface loc')[0]
+        conf = _checked(named['conf'], (1, count, 1 + self.num_classes), 'retinaface conf')[0]
+        points = _checked(named['landmarks'], (1, count, 2 * self.num_keypoints),
+                          'retinaface landmarks')[0]
+        class_scores = conf[:, 1:]  # column 0 is the background
+        class_ids = class_scores.argmax(axis=1)
+        scores = class_scores[np.arange(count), class_ids]
+        passed = np.flatnonzero(scores >= score_threshold)  # NaN scores never pass
+        priors = self.priors[passed]
+        centres, sizes = priors[:, :2], priors[:, 2:]
+        box_centres = centres + loc[passed, :2] * self.centre_variance * sizes
+        box_sizes = sizes * np.exp(np.clip(loc[passed, 2:] * self.size_variance, -20, 20))
+        boxes = np.concatenate([box_centres - box_sizes / 2, box_centres + box_sizes / 2], axis=1)
+        keypoints = (centres[:, None] + points[passed].reshape(len(passed), self.num_keypoints, 2)
+                     * self.centre_variance * sizes[:, None])
+        finite = np.isfinite(boxes).all(axis=1) & np.isfinite(keypoints).all(axis=(1, 2))
+        found = Detections(boxes[finite], scores[passed][finite], class_ids[passed][finite],
+                           keypoints[finite])
+        return suppress(found, nms_iou, max_detections, self.weighted)
 
 
 def _sigmoid(values):

@@ -1,6 +1,6 @@
 """Every decoder against output tensors built by inverting its encoding for known boxes."""
 
-from face_detector_ros.detection.decoders import make_decoder, ssd_anchors
+from face_detector_ros.detection.decoders import make_decoder, retinaface_priors, ssd_anchors
 import numpy as np
 import pytest
 
@@ -182,6 +182,78 @@ def test_blazeface_malformed_outputs_raise():
         _decode(SHORT_RANGE, [regressors])
 
 
+# RetinaFace (Pytorch_Retinaface's PriorBox and decode)
+
+RETINAFACE = {
+    'decoder': 'retinaface', 'input_size': [64, 48], 'labels': ['face'], 'strides': [8, 16, 32],
+    'min_sizes': [[16, 32], [64, 128], [256, 512]], 'variances': [0.1, 0.2], 'num_keypoints': 5,
+}
+
+
+def test_retinaface_priors_per_cell_row_by_row_finest_stride_first():
+    priors = retinaface_priors(64, 48, (8, 16, 32), ((16, 32), (64, 128), (256, 512)))
+    # 8 x 6 cells at stride 8, 4 x 3 at 16, 2 x 2 at 32 (ceil), two sizes per cell.
+    assert len(priors) == 2 * (48 + 12 + 4)
+    np.testing.assert_array_equal(priors[:3], [[4, 4, 16, 16], [4, 4, 32, 32], [12, 4, 16, 16]])
+    np.testing.assert_array_equal(priors[2 * 8], [4, 12, 16, 16])  # second row
+    np.testing.assert_array_equal(priors[96], [8, 8, 64, 64])
+    np.testing.assert_array_equal(priors[-1], [48, 48, 512, 512])
+    assert retinaface_priors(64, 48, (8, 16, 32), ((16, 32), (64, 128), (256, 512))) is priors
+
+
+def _retinaface_tensors(count, faces):
+    """Return loc, conf, landmarks with background everywhere but {prior: (score, loc, points)}."""
+    loc = np.zeros((1, count, 4), np.float32)
+    conf = np.tile(np.array([[[1.0, 0.0]]], np.float32), (1, count, 1))
+    points = np.zeros((1, count, 10), np.float32)
+    for prior, (score, box, landmarks) in faces.items():
+        loc[0, prior] = box
+        conf[0, prior] = [1 - score, score]
+        points[0, prior] = landmarks
+    return loc, conf, points
+
+
+def test_retinaface_decodes_box_score_and_landmarks():
+    # Prior 2: centre (12, 4), size 16. Offsets 0.5 x 0.1 x 16 = 0.8 px; exp(0.2 log 2) = 2^0.2.
+    size = 16 * 2 ** 0.2
+    loc, conf, points = _retinaface_tensors(128, {
+        2: (0.9, [0.5, -1.0, np.log(2), np.log(2)], [-2, -1, 2, -1, 0, 0, -1, 1, 1, 1])})
+    found = _decode(RETINAFACE, [loc, conf, points])
+    assert len(found) == 1 and found.class_ids[0] == 0
+    np.testing.assert_allclose(found.scores, [0.9], atol=1e-6)
+    centre = np.array([12 + 0.8, 4 - 1.6])
+    np.testing.assert_allclose(found.boxes[0], [*(centre - size / 2), *(centre + size / 2)],
+                               atol=1e-4)
+    np.testing.assert_allclose(found.keypoints[0], [[8.8, 2.4], [15.2, 2.4], [12, 4],
+                                                    [10.4, 5.6], [13.6, 5.6]], atol=1e-4)
+
+
+def test_retinaface_outputs_found_by_width_in_any_order_and_nms():
+    loc, conf, points = _retinaface_tensors(128, {0: (0.95, [0, 0, 0, 0], [0] * 10),
+                                                  1: (0.7, [0, 0, -0.1, -0.1], [0] * 10),
+                                                  127: (0.8, [0, 0, 0, 0], [0] * 10)})
+    found = _decode(RETINAFACE, [points, loc, conf], iou=0.4)
+    # Priors 0 and 1 share a centre (16 px and 32 px boxes, IoU 0.26 after the size offset).
+    np.testing.assert_allclose(found.scores, [0.95, 0.8, 0.7], atol=1e-6)
+    assert len(_decode(RETINAFACE, [points, loc, conf], threshold=0.9)) == 1
+
+
+def test_retinaface_drops_non_finite_values_and_refuses_wrong_shapes():
+    loc, conf, points = _retinaface_tensors(128, {0: (0.9, [0] * 4, [0] * 10),
+                                                  5: (0.9, [np.nan, 0, 0, 0], [0] * 10),
+                                                  9: (0.9, [0] * 4, [np.inf] + [0] * 9)})
+    conf[0, 7] = np.nan
+    found = _decode(RETINAFACE, [loc, conf, points])
+    assert len(found) == 1 and np.isfinite(found.boxes).all()
+    with pytest.raises(ValueError, match=r'retinaface loc: expected shape \(1, 128, 4\), got '
+                       r'\(1, 127, 4\)'):
+        _decode(RETINAFACE, [loc[:, :127], conf, points])
+    with pytest.raises(ValueError, match=r'expected 3 output tensors .*got \[\(1, 128, 4\)\]'):
+        _decode(RETINAFACE, [loc])
+    with pytest.raises(ValueError, match='3 strides need as many min_sizes'):
+        make_decoder(dict(RETINAFACE, min_sizes=[[16, 32]]))
+
+
 # SSD DetectionOutput
 
 SSD = {'decoder': 'ssd', 'input_size': [300, 200], 'labels': ['face'], 'label_offset': 1}
@@ -328,8 +400,8 @@ def test_yolo_malformed_outputs_raise():
 
 
 def test_cards_with_unknown_decoder_or_missing_keys_are_refused():
-    with pytest.raises(ValueError, match="decoder must be one of .* got 'retinaface'"):
-        make_decoder({'decoder': 'retinaface'})
+    with pytest.raises(ValueError, match="decoder must be one of .* got 'centerface'"):
+        make_decoder({'decoder': 'centerface'})
     with pytest.raises(ValueError, match=r"needs the keys \['masks'\]"):
         make_decoder({key: value for key, value in MASK_YOLO.items() if key != 'masks'})
     with pytest.raises(ValueError, match=r"needs the keys \['input_size'\]"):
