@@ -30,6 +30,8 @@ def read_counted_blocks(path, parse_line, empty_filler=None):
         except ValueError:
             raise DatasetError(f'{path}:{number}: expected the face count of {name}, '
                                f'found {count_text!r}') from None
+        if count < 0:
+            raise DatasetError(f'{path}:{number}: negative face count {count} for {name}')
         position += 2
         block = numbered[position:position + count]
         if len(block) < count:

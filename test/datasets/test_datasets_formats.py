@@ -251,6 +251,8 @@ def test_wider_reads_blocks_flags_and_zero_counts(tmp_path):
     ('a.jpg\nmany\n', 'expected the face count of a.jpg'),
     ('a.jpg\n1\n1 2 3 4\n', 'expected 10 numbers'),
     ('a.jpg\n', 'has no face count'),
+    # A negative count made the reader loop forever, growing memory.
+    ('a.jpg\n-2\n1 2 3 4 0 0 0 0 0 0\n', r'gt.txt:2: negative face count -2 for a.jpg'),
 ])
 def test_wider_errors(tmp_path, text, message):
     (tmp_path / 'gt.txt').write_text(text)
@@ -287,6 +289,9 @@ def test_fddb_reads_folds_and_reports_errors(tmp_path):
         read_fddb_ellipses(tmp_path / 'bad.txt')
     (tmp_path / 'bad.txt').write_text('img\n1\n1 2 3 nan 5 1\n')
     with pytest.raises(DatasetError, match='bad.txt:3: not finite'):
+        read_fddb_ellipses(tmp_path / 'bad.txt')
+    (tmp_path / 'bad.txt').write_text('img\n-2\n1 2 3 4 5 1\n')
+    with pytest.raises(DatasetError, match='bad.txt:2: negative face count -2 for img'):
         read_fddb_ellipses(tmp_path / 'bad.txt')
 
 
