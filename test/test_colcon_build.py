@@ -41,7 +41,8 @@ def test_executables_and_data_are_installed_where_ros2_finds_them(install):
     for name in ('package.xml', 'launch/face_detector.launch.py', 'launch/replay.launch.py',
                  'config/face_detector.yaml', 'config/fastdds.xml', 'config/face_detector.rviz',
                  'models/LICENSE', 'models/NOTICE', 'models/blazeface_short_range.yaml',
-                 'models/face_detection_short_range.xml'):
+                 'models/face_detection_short_range.xml', 'models/retinaface.yaml',
+                 'models/retinaface_mnet025_768x576.bin', 'models/LICENSE.retinaface'):
         assert (share / name).is_file(), name
     index = install / 'share' / 'ament_index' / 'resource_index' / 'packages'
     assert (index / 'face_detector_ros').is_file()
@@ -56,4 +57,4 @@ def test_installed_tool_finds_its_models_through_the_ament_index(install):
                             env=env, capture_output=True, text=True, timeout=60, cwd='/')
     assert result.returncode == 0, result.stderr
     assert result.stdout.split('\n')[0].startswith('blazeface_full_range')
-    assert 'blazeface_short_range' in result.stdout
+    assert 'blazeface_short_range' in result.stdout and 'retinaface (default)' in result.stdout

@@ -15,7 +15,7 @@ from face_detector_ros.detection import nms
 from face_detector_ros.detection.decoders import make_decoder
 from face_detector_ros.detection.detections import Detections
 from face_detector_ros.detection.letterbox import Letterbox
-from face_detector_ros.detection.model_cards import load_card, ModelError
+from face_detector_ros.detection.model_cards import DEFAULT_MODEL, load_card, ModelError
 from face_detector_ros.parameters import defaults, Param
 import numpy as np
 
@@ -29,7 +29,7 @@ PRECISIONS = ('f32', 'f16', 'bf16')
 # The engine's parameters, as detector_node declares them (it adds its own) and as the tools and
 # `face-detector-bag process` read them: the one table of their defaults.
 ENGINE_PARAMETERS = {
-    'model': Param('blazeface_short_range', 'Shipped model name (face-detect --list-models) '
+    'model': Param(DEFAULT_MODEL, 'Shipped model name (face-detect --list-models) '
                    'or path to a model card YAML or model file'),
     'device': Param('MYRIAD,CPU', 'Device preference list: the first that compiles the model '
                     'wins (MYRIAD = Neural Compute Stick 2, needs OpenVINO 2022.3)'),
@@ -130,7 +130,7 @@ class InferenceEngine:
     tests pass a thin wrapper whose infer requests fail, since no device here can be unplugged.
     """
 
-    def __init__(self, model='blazeface_short_range', device='CPU', precision='f32', threads=0,
+    def __init__(self, model=DEFAULT_MODEL, device='CPU', precision='f32', threads=0,
                  num_requests=1, logger=None, retry_interval=30.0, core=None):
         """Load the card and the model, and compile it on the first device that accepts it."""
         self.card = model if isinstance(model, dict) else load_card(model)

@@ -12,7 +12,7 @@ import yaml
 
 MODEL_SUFFIXES = ('.xml', '.onnx', '.tflite')
 CARD_SUFFIXES = ('.yaml', '.yml')
-DEFAULT_MODEL = 'blazeface_short_range'
+DEFAULT_MODEL = 'retinaface'
 # models/ beside the package in a source checkout; installs use share/face_detector_ros/models.
 
 # Engine-side defaults; decoder-specific keys have no default here.

