@@ -51,6 +51,10 @@ class EngineError(RuntimeError):
     """No device in the preference list can run the model; the message gives every reason."""
 
 
+class ModelOutputError(EngineError):
+    """The model's output tensors do not fit its card's decoder; names the model and shapes."""
+
+
 def parse_devices(device):
     """Return the device preference list from 'MYRIAD,CPU' or a list of names (upper-cased)."""
     names = device.split(',') if isinstance(device, str) else list(device)
@@ -474,9 +478,14 @@ class InferenceEngine:
     def _finish(self, frame, outputs):
         """Decode each level's outputs, map them to the source image and merge the levels."""
         started = time.perf_counter()
-        parts = [box.to_source(level.decode(level_outputs, self.score_threshold, self.nms_iou,
-                                            self.max_detections))
-                 for level, box, level_outputs in zip(self._levels, frame.letterboxes, outputs)]
+        try:
+            parts = [box.to_source(level.decode(level_outputs, self.score_threshold,
+                                                self.nms_iou, self.max_detections))
+                     for level, box, level_outputs in zip(self._levels, frame.letterboxes,
+                                                          outputs)]
+        except ValueError as error:
+            raise ModelOutputError(f'model {self.card["name"]} ({self.card["path"]}): '
+                                   f'{error}') from None
         if len(parts) == 1:
             detections = parts[0]
         else:

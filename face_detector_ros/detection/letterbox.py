@@ -16,7 +16,10 @@ class Letterbox:
         """Precompute the scale, the resized size and the padding offsets."""
         self.scale = min(dst_w / src_w, dst_h / src_h)
         # cv2.resize rounds the output size with cvRound (half to even), as np.rint does.
-        self.size = (int(np.rint(src_w * self.scale)), int(np.rint(src_h * self.scale)))
+        exact = (int(np.rint(src_w * self.scale)), int(np.rint(src_h * self.scale)))
+        # A strip thinner than a model pixel (1 x 4000) still takes one row or column.
+        self.size = (max(exact[0], 1), max(exact[1], 1))
+        self.exact = exact == self.size
         self.offset_x = (dst_w - self.size[0]) // 2
         self.offset_y = (dst_h - self.size[1]) // 2
         self.shape = (dst_h, dst_w, 3)
@@ -25,8 +28,11 @@ class Letterbox:
 
     def apply(self, image):
         """Return the letterboxed image as a new (1, h, w, 3) uint8 array, padded black."""
-        resized = cv2.resize(image, None, fx=self.scale, fy=self.scale,
-                             interpolation=self.interpolation)
+        if self.exact:
+            resized = cv2.resize(image, None, fx=self.scale, fy=self.scale,
+                                 interpolation=self.interpolation)
+        else:
+            resized = cv2.resize(image, self.size, interpolation=self.interpolation)
         tensor = np.zeros((1, *self.shape), np.uint8)
         tensor[0, self.offset_y:self.offset_y + self.size[1],
                self.offset_x:self.offset_x + self.size[0]] = resized

@@ -8,7 +8,7 @@ import time
 
 import cv2
 from face_detector_ros.detection import engine as engine_module
-from face_detector_ros.detection.engine import EngineError, InferenceEngine
+from face_detector_ros.detection.engine import EngineError, InferenceEngine, ModelOutputError
 from face_detector_ros.detection.letterbox import Letterbox
 from face_detector_ros.detection.model_cards import load_card, ModelError, shipped_models
 import numpy as np
@@ -468,3 +468,22 @@ def test_negative_thresholds_mean_the_model_card_values():
     card = engine.card
     assert (engine.score_threshold, engine.nms_iou, engine.max_detections) == (
         card['score_threshold'], card['nms_iou'], card['max_detections'])
+
+
+@pytest.mark.parametrize('shape', [(1, 4000, 3), (4000, 1, 3), (1, 1, 3), (3, 2), (7, 5000, 4)])
+def test_any_image_shape_is_detected_on_without_error(engines, shape):
+    # 1 x 4000 made cv2.resize fail (!dsize.empty()) in the letterbox.
+    for model in ('retinaface', 'blazeface_small_faces'):
+        found = engines[model].detect(np.full(shape, 128, np.uint8))
+        assert np.isfinite(found.boxes).all(), model
+
+
+def test_outputs_that_do_not_fit_the_decoder_name_the_model_and_the_shapes(tmp_path):
+    card = load_card('blazeface_short_range')
+    wrong = {**card, 'decoder': 'retinaface', 'name': 'mismatched', 'strides': [8, 16, 32],
+             'min_sizes': [[16, 32], [64, 128], [256, 512]]}
+    engine = InferenceEngine(wrong, device='CPU')
+    with pytest.raises(ModelOutputError, match=r'model mismatched \(.*face_detection_short_range'
+                       r'.*\): retinaface: expected 3 output tensors .*\(1, 896, 16\)'):
+        engine.detect(photo('astronaut'))
+    assert isinstance(ModelOutputError('x'), EngineError), 'nodes count it and go on'
