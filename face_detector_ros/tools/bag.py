@@ -1,7 +1,7 @@
 """
 face-detector-bag: play, record and process rosbag2 bags without rosbag2.
 
-    face-detector-bag play BAG [--rate R] [--loop] [--topics T ...] [--clock]
+    face-detector-bag play BAG [--rate R] [--loop] [--topics T ...] [--clock] [--pace-on T]
     face-detector-bag record OUT --topics T ... [--storage mcap|sqlite3] [--duration S]
     face-detector-bag process IN OUT [--image-topic T] [--annotate] [--mot TRACKS.txt]
 
@@ -29,11 +29,18 @@ from face_detector_ros.bags.bag_io import (
 from face_detector_ros.bags.process import process_bag
 from face_detector_ros.detection.engine import EngineError
 from face_detector_ros.detection.model_cards import ModelError
-from face_detector_ros.ros.common import qos_profile, SubscriberGate, wait_for_acknowledgements
+from face_detector_ros.ros.common import (
+    matching_reliability,
+    qos_profile,
+    SubscriberGate,
+    wait_for_acknowledgements,
+)
+from face_detector_ros.ros.stamps import stamp_key
 from face_detector_ros.tools.cli import CliError, console_main
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 
 
@@ -59,6 +66,16 @@ def parse_args(argv):
                       'between processes)')
     play.add_argument('--wait-for-subscribers', type=int, default=0, metavar='N',
                       help='start once every played topic has N subscribers (%(default)s)')
+    play.add_argument('--pace-on', metavar='TOPIC',
+                      help='publish the next message of the paced topic only once TOPIC has '
+                      'answered the previous one (a message with its stamp or a later one), '
+                      'so that a latest-frame-wins pipeline gets every frame')
+    play.add_argument('--paced-topic', metavar='TOPIC',
+                      help='the played topic that --pace-on paces (default: the only Image or '
+                      'CompressedImage topic played)')
+    play.add_argument('--pace-timeout', type=float, default=5.0, metavar='S',
+                      help='go on, with a warning, after S seconds without an answer '
+                      '(%(default)s)')
 
     record = commands.add_parser(
         'record', help='record live topics into a new bag',
@@ -94,6 +111,10 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.command == 'play' and not args.rate > 0:
         parser.error('--rate must be positive')
+    if args.command == 'play' and not args.pace_timeout > 0:
+        parser.error('--pace-timeout must be positive')
+    if args.command == 'play' and args.paced_topic and not args.pace_on:
+        parser.error('--paced-topic needs --pace-on')
     return args
 
 
@@ -131,6 +152,97 @@ def wait_until(deadline, stop):
         time.sleep(min(0.05, deadline - time.monotonic()))
 
 
+IMAGE_TYPES = ('sensor_msgs/msg/Image', 'sensor_msgs/msg/CompressedImage')
+
+
+def paced_topic(connections, requested):
+    """Return the played topic that --pace-on paces: `requested`, or the only image topic."""
+    topics = {conn.topic: conn.msgtype for conn in connections}
+    if requested:
+        if requested not in topics:
+            raise CliError(f'--paced-topic {requested} is not played; played: '
+                           f'{", ".join(sorted(topics))}')
+        return requested
+    images = sorted(topic for topic, msgtype in topics.items() if msgtype in IMAGE_TYPES)
+    if len(images) != 1:
+        found = f'image topics {", ".join(images)}' if images else 'no image topic'
+        raise CliError(f'--pace-on needs one paced topic and the played topics have {found}: '
+                       'choose one with --paced-topic')
+    return images[0]
+
+
+class Pacer:
+    """
+    Holds play until a pipeline answered the last paced message on the answer topic.
+
+    An answer is a message on the answer topic whose header stamp is the paced message's or a
+    later one (a frame the pipeline skipped is answered by the next); without headers on either
+    side, any message that arrives after the paced one was published.
+    """
+
+    def __init__(self, node, topic, timeout):
+        """Answers come on `topic` (resolved in the node's namespace); wait at most `timeout` s."""
+        self.node = node
+        self.topic = node.resolve_topic_name(topic)
+        self.timeout = timeout
+        self.executor = SingleThreadedExecutor(context=node.context)
+        self.executor.add_node(node)
+        self.subscription = None
+        self.answers = 0
+        self.latest = None
+        self.timeouts = 0
+
+    def subscribe(self, stop):
+        """Wait for a publisher of the answer topic, then subscribe with its type and QoS."""
+        print(f'pacing on {self.topic}: waiting for its publisher', flush=True)
+        while not stop.is_set():
+            publishers = self.node.get_publishers_info_by_topic(self.topic)
+            if publishers:
+                break
+            time.sleep(0.05)
+        else:
+            return
+        types = {info.topic_type for info in publishers}
+        if len(types) != 1:
+            raise CliError(f'{self.topic} has publishers of several types: {sorted(types)}')
+        reliability = matching_reliability(self.node, self.topic) or 'reliable'
+        self.subscription = self.node.create_subscription(
+            message_class(types.pop()), self.topic, self.on_answer,
+            qos_profile(reliability, 10))
+        # Matched on this side too (rclpy has no get_publisher_count before Iron: skip there).
+        count = getattr(self.subscription, 'get_publisher_count', None)
+        while count is not None and not stop.is_set() and count() < 1:
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def on_answer(self, msg):
+        self.answers += 1
+        header = getattr(msg, 'header', None)
+        if header is not None:
+            key = stamp_key(header)
+            self.latest = key if self.latest is None else max(self.latest, key)
+
+    def restart(self):
+        """Forget the stamps answered (a new pass of a loop replays the same stamps)."""
+        self.latest = None
+
+    def wait(self, stamp, answers_before, stop, label):
+        """Spin until the message of `stamp` (None: no header) is answered, or time runs out."""
+        def answered():
+            if stamp is not None and self.latest is not None:
+                return self.latest >= stamp
+            return self.answers > answers_before
+
+        deadline = time.monotonic() + self.timeout
+        while not stop.is_set() and not answered():
+            if time.monotonic() >= deadline:
+                self.timeouts += 1
+                print(f'warning: no answer on {self.topic} within {self.timeout:g} s of {label}; '
+                      f'going on ({self.timeouts} so far)', file=sys.stderr, flush=True)
+                return False
+            self.executor.spin_once(timeout_sec=0.02)
+        return True
+
+
 def play(args):
     """Publish the bag's messages at the recorded timing, once or in a loop."""
     from builtin_interfaces.msg import Time
@@ -144,6 +256,13 @@ def play(args):
         publishers = {conn.id: by_topic[conn.topic] for conn in connections}
         clock = node.create_publisher(Clock, '/clock', qos_profile('reliable', 1)) \
             if args.clock else None
+        pacer = paced = None
+        if args.pace_on:
+            paced = paced_topic(connections, args.paced_topic)
+            paced_class = message_class(next(c.msgtype for c in connections
+                                             if c.topic == paced))
+            pacer = Pacer(node, args.pace_on, args.pace_timeout)
+            pacer.subscribe(stop)
         if args.wait_for_subscribers > 0:
             print(f'waiting for {args.wait_for_subscribers} subscriber(s) on '
                   f'{", ".join(by_topic)}', flush=True)
@@ -154,6 +273,8 @@ def play(args):
         while not stop.is_set() and (passes == 0 or args.loop):
             passes += 1
             first = wall_start = None
+            if pacer is not None:
+                pacer.restart()
             for conn, timestamp, data in read_messages(reader, connections):
                 if first is None:
                     first, wall_start = timestamp, time.monotonic()
@@ -163,13 +284,25 @@ def play(args):
                 if clock is not None:
                     clock.publish(Clock(clock=Time(sec=timestamp // 10**9,
                                                    nanosec=timestamp % 10**9)))
+                answers_before = pacer.answers if pacer is not None else 0
                 publishers[conn.id].publish(bytes(data))
                 played += 1
+                if pacer is not None and conn.topic == paced:
+                    # The next message: never before its recorded time, nor before this answer.
+                    header = getattr(deserialize_message(bytes(data), paced_class), 'header',
+                                     None)
+                    stamp = stamp_key(header) if header is not None else None
+                    pacer.wait(stamp, answers_before, stop, f'message {played} on {paced}')
             if first is None:
                 break  # nothing to play: do not loop on an empty bag
         wait_for_acknowledgements([*publishers.values(), *([clock] if clock is not None else [])])
+        if pacer is not None:
+            pacer.executor.shutdown()
+    timeouts = f'; {pacer.timeouts} answers on {pacer.topic} timed out' \
+        if pacer is not None and pacer.timeouts else ''
     print(f'played {played} messages on {len(by_topic)} topics in '
-          f'{time.monotonic() - started:.1f} s ({passes} pass{"es" if passes > 1 else ""})')
+          f'{time.monotonic() - started:.1f} s ({passes} pass{"es" if passes > 1 else ""})'
+          f'{timeouts}')
 
 
 class Recorder:

@@ -328,10 +328,14 @@ def test_play_through_live_nodes_gives_process_tracks(tmp_path):
                         tmp_path / 'record.log') as recorder:
         assert recorder.wait_for_output('recording /camera/tracks', 30), recorder.output()
         assert recorder.wait_for_output('recording /camera/detections', 30), recorder.output()
+        # The detector keeps only the newest frame: paced on tracks, play sends the next frame
+        # once the last one is tracked, so that a loaded machine loses none.
         play = subprocess.run([*TOOL, 'play', str(SAMPLE), '--clock', '--rate', '2',
-                               '--wait-for-subscribers', '1', '--topics', IMAGE_TOPIC],
-                              capture_output=True, text=True, timeout=60)
+                               '--wait-for-subscribers', '1', '--topics', IMAGE_TOPIC,
+                               '--pace-on', '/camera/tracks', '--pace-timeout', '20'],
+                              capture_output=True, text=True, timeout=120)
         assert play.returncode == 0, play.stderr
+        assert 'warning' not in play.stderr, play.stderr
         try:
             recorder.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -341,11 +345,50 @@ def test_play_through_live_nodes_gives_process_tracks(tmp_path):
     frame_of = {(sec, nanosec): index + 1 for index, (sec, nanosec, _) in enumerate(headers)}
     tracks = [deserialize_message(data, Detection2DArray)
               for _, data in messages['/camera/tracks']]
-    # Every frame arrives (reliable QoS, 20 FPS): the live ids and boxes are process's.
+    # Every frame arrives (reliable QoS, paced play): the live ids and boxes are process's.
     assert len(tracks) == FRAMES, detector.output()
     assert len(messages['/camera/detections']) == FRAMES
     expected = np.loadtxt(EXPECTED, delimiter=',')[:, :6]
     assert_tracks_match(tracks_to_mot(tracks, frame_of), expected)
+
+
+def test_paced_play_waits_for_each_answer_and_warns_when_one_is_missing(ros_node, tmp_path):
+    """--pace-on: a frame goes out only once the last was answered; a missing answer warns."""
+    node, executor = ros_node
+    answers = node.create_publisher(Detection2DArray, '/answers', QoSProfile(depth=10))
+    images = []
+    node.create_subscription(CompressedImage, IMAGE_TOPIC, images.append, QoSProfile(depth=50))
+    # At --rate 1000 an unpaced play sends the 30 frames within milliseconds; the probe answers
+    # each frame 0.1 s after it came, except the fifth.
+    answered, most_waiting, deadline = 0, 0, time.monotonic() + 60
+    with NodeProcess([*TOOL, 'play', str(SAMPLE), '--rate', '1000', '--topics', IMAGE_TOPIC,
+                      '--wait-for-subscribers', '1', '--pace-on', '/answers',
+                      '--pace-timeout', '1'], tmp_path / 'play.log') as play:
+        while (play.process.poll() is None or answered < len(images)) and \
+                time.monotonic() < deadline:
+            spin_until(executor, lambda: False, 0.1)
+            most_waiting = max(most_waiting, len(images) - answered)
+            for image in images[answered:]:
+                if answered != 4:
+                    answers.publish(Detection2DArray(header=image.header))
+                answered += 1
+        assert play.wait(timeout=20) == 0, play.output()
+    assert len(images) == FRAMES and most_waiting == 1, play.output()
+    assert play.output().count('warning: no answer on /answers within 1 s') == 1, play.output()
+    assert 'message 5 on /camera/image_raw/compressed' in play.output()
+    assert '1 answers on /answers timed out' in play.output()
+
+
+def test_pace_on_needs_one_paced_topic(tmp_path):
+    bag = tmp_path / 'two'
+    write_image_bag(bag, {'/a/image_raw': 'sensor_msgs/msg/Image',
+                          '/b/image_raw/compressed': 'sensor_msgs/msg/CompressedImage'})
+    result = run_tool('play', bag, '--pace-on', '/tracks')
+    assert result.returncode != 0
+    assert 'image topics /a/image_raw, /b/image_raw/compressed' in result.stderr
+    assert 'choose one with --paced-topic' in result.stderr
+    result = run_tool('play', bag, '--pace-on', '/tracks', '--paced-topic', '/c')
+    assert result.returncode != 0 and '--paced-topic /c is not played' in result.stderr
 
 
 def test_play_loops_until_interrupted_and_record_stops_after_duration(ros_node, tmp_path):
