@@ -121,14 +121,27 @@ class Watcher:
 
 
 def tracks_to_mot_rows(tracks, image_stamps):
-    """MOT rows of tracks; frame numbers follow the published images (1-based), by stamp."""
+    """
+    MOT rows of tracks; frame numbers follow the published images (1-based), by stamp.
+
+    Tracks of an image whose camera_info the watcher did not see (it can miss the first ones
+    while it connects) have no frame number: they are left out (see `unseen_tracks`).
+    """
     frame_of = {stamp: index + 1 for index, stamp in enumerate(image_stamps)}
     rows = []
     for msg in tracks:
+        frame = frame_of.get(stamp_key(msg.header))
+        if frame is None:
+            continue
         boxes, scores, _, ids = detection_array_to_boxes(msg)
-        frame = frame_of[stamp_key(msg.header)]
         rows.extend(mot.rows_from_boxes(frame, [int(i) for i in ids], boxes, scores))
     return np.asarray(rows, dtype=float).reshape(-1, 7)
+
+
+def unseen_tracks(tracks, image_stamps):
+    """Return how many tracks messages have a stamp that is not among `image_stamps`."""
+    known = set(image_stamps)
+    return sum(stamp_key(msg.header) not in known for msg in tracks)
 
 
 def write_outputs(output, watched, fps):
@@ -186,6 +199,10 @@ def main(argv=None):
     detections_seen = sum(len(t.detections) for t in tracks)
     print(f'frames: {published} published, {len(tracks)} tracked '
           f'({len(tracks) / max(published, 1):.0%}), {drawn} overlay images')
+    unseen = unseen_tracks(tracks, watched.image_stamps)
+    if unseen:
+        print(f'{unseen} tracks messages are of images whose camera_info the watcher missed: '
+              'left out of tracks.txt and the scores')
     track_ids = sorted(set(rows[:, 1].astype(int).tolist()))
     print(f'tracks: {detections_seen} track boxes, ids {track_ids} (ground truth: 3 faces)')
     print(f'MOT vs ground truth: MOTA {scores["mota"]:.3f}, IDF1 {scores["idf1"]:.3f}, '
