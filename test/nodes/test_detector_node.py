@@ -3,6 +3,7 @@
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from face_detector_ros.detection.engine import InferenceEngine
+from face_detector_ros.detection.model_cards import DEFAULT_MODEL
 from face_detector_ros.ros.common import qos_profile
 from face_detector_ros.ros.images import numpy_to_image
 from face_detector_ros.ros.messages import detection_array_to_boxes
@@ -56,7 +57,7 @@ def detector(tmp_path, *params, name='detector'):
 def test_detects_faces_with_source_headers_and_falls_back_to_cpu(tmp_path, ros_node):
     node, executor = ros_node
     frames, truth = write_scene(tmp_path / 'frames')
-    engine = InferenceEngine('blazeface_short_range', device='CPU')
+    engine = InferenceEngine(DEFAULT_MODEL, device='CPU')
     images, arrays, diagnostics = [], [], []
     node.create_subscription(Image, 'image_raw', images.append, qos_profile('reliable', 10))
     node.create_subscription(Detection2DArray, 'detections', arrays.append,
@@ -64,7 +65,7 @@ def test_detects_faces_with_source_headers_and_falls_back_to_cpu(tmp_path, ros_n
     node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append,
                              qos_profile('reliable', 10))
     with detector(tmp_path, 'device:=MYRIAD,CPU') as det:
-        assert det.wait_for_output('model blazeface_short_range runs on CPU'), det.output()
+        assert det.wait_for_output(f'model {DEFAULT_MODEL} runs on CPU'), det.output()
         camera = NodeProcess([executable('camera_node'), '--ros-args', '-p',
                               f'source:={tmp_path / "frames"}', '-p', 'fps:=5.0', '-p',
                               'wait_for_subscribers:=2', '-p', 'frame_id:=head_cam_optical'],
@@ -117,7 +118,7 @@ def test_bad_images_are_counted_and_the_node_goes_on(tmp_path, ros_node):
     publisher = node.create_publisher(Image, 'image_raw', qos_profile('reliable', 10))
     with detector(tmp_path, 'image_qos:=reliable', 'diagnostics_period:=0.2') as det:
         assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, timeout=20)
-        face, _ = faces.composed_image(320, 240, [100], seed=3)
+        face, face_boxes = faces.composed_image(320, 240, [100], seed=3)
         good = numpy_to_image(face, 'bgr8')
         short = numpy_to_image(face, 'bgr8')
         short.data = bytes(short.data)[:-10]
@@ -126,7 +127,9 @@ def test_bad_images_are_counted_and_the_node_goes_on(tmp_path, ros_node):
             publisher.publish(msg)
             spin_until(executor, lambda: False, timeout=0.3)
         assert spin_until(executor, lambda: len(arrays) >= 1, timeout=10), det.output()
-        assert len(arrays[-1].detections) == 1
+        # The face is found (RetinaFace also scores a 26x34 patch of this background).
+        found, _, _, _ = detection_array_to_boxes(arrays[-1])
+        assert max(iou(face_boxes[0], box) for box in found) >= 0.5, found
         # A model change that cannot load is refused with the reason; the node keeps working.
         client = node.create_client(SetParameters, '/face_detector/set_parameters')
         result = call(node, executor, client, SetParameters.Request(
