@@ -359,3 +359,113 @@ def _as_flags(flags, count):
     if flags is None:
         return np.zeros(count, dtype=bool)
     return np.asarray(flags, dtype=bool).reshape(count)
+
+
+# Face widths in pixels at the working width: the buckets that recall is reported in.
+SIZE_EDGES = (10, 24, 40, 64, 128)
+
+
+@dataclass
+class SizeBucket:
+    """Recall of the truth boxes whose width lies in [low, high)."""
+
+    low: float
+    high: float
+    num_truth: int
+    found: int
+
+    @property
+    def recall(self):
+        """Return found / num_truth, None for an empty bucket."""
+        return self.found / self.num_truth if self.num_truth else None
+
+    @property
+    def name(self):
+        """Return the bucket as text: '10-24', '128+'."""
+        return f'{self.low:g}+' if np.isinf(self.high) else f'{self.low:g}-{self.high:g}'
+
+
+@dataclass
+class SizeReport:
+    """Recall per face-width bucket and precision, at one score threshold and IoU."""
+
+    score_threshold: float
+    iou_threshold: float
+    buckets: list
+    true_positives: int
+    false_positives: int
+    num_images: int
+
+    @property
+    def recall(self):
+        """Return the recall over every bucket."""
+        truth = sum(bucket.num_truth for bucket in self.buckets)
+        return sum(bucket.found for bucket in self.buckets) / truth if truth else None
+
+    @property
+    def precision(self):
+        """Return TP / (TP + FP), None without detections."""
+        counted = self.true_positives + self.false_positives
+        return self.true_positives / counted if counted else None
+
+    @property
+    def false_per_image(self):
+        """Return the false positives per image."""
+        return self.false_positives / self.num_images if self.num_images else 0.0
+
+    def recall_between(self, low, high=np.inf):
+        """Return the recall of the truth boxes from `low` to `high` pixels wide (bucket edges)."""
+        chosen = [bucket for bucket in self.buckets if bucket.low >= low and bucket.high <= high]
+        truth = sum(bucket.num_truth for bucket in chosen)
+        return sum(bucket.found for bucket in chosen) / truth if truth else None
+
+
+def size_report(truth, predictions, score_threshold, iou_threshold=0.5, edges=SIZE_EDGES):
+    """
+    Return recall by face width and precision of the detections scored >= score_threshold.
+
+    `truth` and `predictions` are dicts of image id -> ImageTruth / ImagePredictions in the
+    pixels that the widths are measured in. Labels are ignored (every box is a face). Truth
+    boxes narrower than edges[0] count as ignore regions, like difficult ones. Matching is VOC's
+    (each detection, best score first, takes its highest-IoU truth box; a box taken twice, or an
+    IoU at or under the threshold, makes a false positive), so precision agrees with `evaluate`.
+    """
+    edges = [float(edge) for edge in edges] + [np.inf]
+    found = np.zeros(len(edges) - 1, dtype=int)
+    totals = np.zeros(len(edges) - 1, dtype=int)
+    true_positives = false_positives = 0
+    empty_truth = ImageTruth(np.zeros((0, 4)), [])
+    empty_predictions = ImagePredictions(np.zeros((0, 4)), [], [])
+    keys = sorted(set(truth) | set(predictions))
+    for key in keys:
+        image_truth = truth.get(key, empty_truth)
+        image_predictions = predictions.get(key, empty_predictions)
+        widths = image_truth.boxes[:, 2] - image_truth.boxes[:, 0]
+        ignore = image_truth.difficult | image_truth.crowd | (widths < edges[0])
+        keep = image_predictions.scores >= score_threshold
+        order = np.argsort(-image_predictions.scores[keep], kind='mergesort')
+        detections = image_predictions.boxes[keep][order]
+        taken = np.zeros(len(widths), dtype=bool)
+        if len(widths) and len(detections):
+            iou = box_iou(detections, image_truth.boxes, image_truth.crowd)
+            for row in iou:
+                best = int(np.argmax(row))
+                if row[best] <= iou_threshold:
+                    false_positives += 1
+                elif ignore[best]:
+                    continue
+                elif taken[best]:
+                    false_positives += 1
+                else:
+                    taken[best] = True
+                    true_positives += 1
+        else:
+            false_positives += len(detections)
+        bucket = np.searchsorted(edges, widths, side='right') - 1
+        counted = ~ignore & (bucket >= 0)
+        totals += np.bincount(bucket[counted], minlength=len(totals))[:len(totals)]
+        found += np.bincount(bucket[counted & taken], minlength=len(totals))[:len(totals)]
+    buckets = [SizeBucket(low, high, int(total), int(hit))
+               for low, high, total, hit in zip(edges[:-1], edges[1:], totals, found)]
+    return SizeReport(float(score_threshold), float(iou_threshold), buckets, true_positives,
+                      false_positives, len(keys))

@@ -8,6 +8,12 @@ file stem (VOC), the image stem (YOLO) or `file_name` less its image suffix, fol
 '_' (COCO). A ground-truth image with no prediction line counts as all misses; a prediction line
 for an image the ground truth does not know counts as an image with no faces (its detections
 are false positives). Both are reported on stderr.
+
+Ground truth may also be a WIDER FACE file (`wider_face_{train,val}_bbx_gt.txt`), read as it is:
+boxes the annotators marked invalid, and zero-size ones, are ignore regions. For every format,
+face widths are measured at a working width (each image scaled to --working-width pixels wide, as
+a robot camera would see it), faces narrower than --min-size there are ignore regions too, and a
+table gives recall per face-width bucket with the precision of the detections given.
 """
 
 import argparse
@@ -20,6 +26,7 @@ from face_detector_ros.datasets.annotations import Box, DatasetError
 from face_detector_ros.datasets.images import is_image
 from face_detector_ros.datasets.lists import read_pairs
 from face_detector_ros.datasets.voc import read_voc_xml
+from face_detector_ros.datasets.wider import read_wider_gt
 from face_detector_ros.datasets.yolo import read_names, read_yolo_dir
 from face_detector_ros.evaluation import detection_metrics as metrics
 from face_detector_ros.files import atomic_output_file
@@ -38,7 +45,8 @@ def parse_args(argv):
                         help='ground truth: a folder of VOC .xml files (or a VOC root with '
                         'Annotations/), a .txt list of image_path xml_path lines (test.txt of '
                         'face-wider2voc and face-fddb2voc), a darknet folder (images with .txt '
-                        'labels beside them) or a COCO .json file')
+                        'labels beside them), a COCO .json file or a WIDER FACE '
+                        'wider_face_*_bbx_gt.txt file')
     parser.add_argument('--pred', required=True,
                         help='face-detect --json output, one JSON line per image; - for stdin')
     parser.add_argument('--iou', type=float, default=0.5,
@@ -49,6 +57,15 @@ def parse_args(argv):
     parser.add_argument('--max-dets', type=int, default=100, metavar='N',
                         help='detections per image and class kept for the COCO AP, highest '
                         'scores first (%(default)s, as COCO)')
+    parser.add_argument('--working-width', type=int, default=640, metavar='PX',
+                        help='measure face widths with each image scaled to this width, as a '
+                        'camera of that resolution sees it (%(default)s; 0: as stored)')
+    parser.add_argument('--min-size', type=float, default=10.0, metavar='PX',
+                        help='faces narrower than this at the working width are ignore regions '
+                        '(%(default)s; 0 counts every face)')
+    parser.add_argument('--score-threshold', type=float, default=0.0, metavar='S',
+                        help='score from which detections count in the face-width table '
+                        '(%(default)s: every detection given, at the threshold of the detector)')
     parser.add_argument('--json', action='store_true', help='print the figures as one JSON line')
     parser.add_argument('--plot', type=Path, metavar='PR.png', help='write PR curves to a PNG')
     args = parser.parse_args(argv)
@@ -56,6 +73,11 @@ def parse_args(argv):
         raise CliError(f'--iou {args.iou} is not in (0, 1]')
     if args.max_dets < 1:
         raise CliError(f'--max-dets {args.max_dets} must be at least 1')
+    if (args.working_width < 0 or not 0 <= args.min_size < 1e4
+            or not 0 <= args.score_threshold <= 1):
+        raise CliError(f'--working-width {args.working_width} and --min-size {args.min_size} '
+                       f'must not be negative, --score-threshold {args.score_threshold} must be '
+                       'in [0, 1]')
     if args.plot and args.plot.suffix.lower() != '.png':
         raise CliError(f'--plot {args.plot}: the plot is a PNG, name it *.png')
     return args
@@ -87,6 +109,8 @@ def read_ground_truth(path, names_path):
     if path.is_file():
         if path.suffix.lower() == '.json':
             return read_coco(path)
+        if path.suffix.lower() == '.txt' and 'bbx_gt' in path.name:
+            return read_wider(path)
         if path.suffix.lower() == '.txt':
             return read_voc([path.parent / xml for _, xml in read_pairs(path)], path)
         raise CliError(f'ground truth {path}: expected a folder, a COCO .json file or a '
@@ -123,6 +147,71 @@ def read_voc(xml_files, source):
                    (annotation.width, annotation.height),
                    difficult=[box.difficult for box in annotation.boxes])
     return truth, sizes, sorted(labels)
+
+
+def read_wider(path):
+    """Read a WIDER FACE ground-truth file; invalid and zero-size boxes are ignore regions."""
+    truth, sizes = {}, {}
+    for image, faces in read_wider_gt(path):
+        boxes = [face.box for face in faces]
+        ignore = [bool(face.invalid) or box.width <= 0 or box.height <= 0
+                  for face, box in zip(faces, boxes)]
+        _add_truth(truth, sizes, path, truth_name(image), boxes, (None, None), difficult=ignore)
+    return truth, sizes, ['face']
+
+
+def at_working_width(truth, truth_sizes, predictions, prediction_sizes, width, min_size):
+    """
+    Return truth and predictions scaled so that every image is `width` pixels wide.
+
+    Truth boxes narrower than `min_size` there become ignore regions. The image width comes from
+    the ground truth, else from the prediction line; width 0 keeps the pixels as they are.
+    """
+    scaled_truth, scaled_predictions = {}, {}
+    for key in truth.keys() | predictions.keys():
+        image_width = (truth_sizes.get(key) or (None,))[0] or (
+            prediction_sizes.get(key) or (None,))[0]
+        if width and not image_width:
+            raise CliError(f'image {key}: its width is unknown (neither the ground truth nor a '
+                           'prediction line gives it); pass --working-width 0')
+        scale = width / image_width if width else 1.0
+        if key in truth:
+            item = truth[key]
+            boxes = item.boxes * scale
+            small = (boxes[:, 2] - boxes[:, 0]) < min_size
+            scaled_truth[key] = metrics.ImageTruth(boxes, item.labels, item.difficult | small,
+                                                   item.crowd)
+        if key in predictions:
+            item = predictions[key]
+            scaled_predictions[key] = metrics.ImagePredictions(item.boxes * scale, item.scores,
+                                                               item.labels)
+    return scaled_truth, scaled_predictions
+
+
+def format_sizes(report, width):
+    """Return the face-width table: recall per bucket, then precision and false positives."""
+    where = f'at {width} px wide' if width else 'as stored'
+    lines = [f'faces by width {where} (score >= {report.score_threshold:g}, IoU > '
+             f'{report.iou_threshold:g}):',
+             f'{"width px":>9} {"truth":>6} {"found":>6} {"recall":>7}']
+    for bucket in report.buckets:
+        recall = '-' if bucket.recall is None else f'{bucket.recall:.3f}'
+        lines.append(f'{bucket.name:>9} {bucket.num_truth:>6} {bucket.found:>6} {recall:>7}')
+    recall, precision = report.recall, report.precision
+    lines.append(f'{"total":>9} {sum(b.num_truth for b in report.buckets):>6} '
+                 f'{sum(b.found for b in report.buckets):>6} '
+                 f'{"-" if recall is None else f"{recall:.3f}":>7}')
+    lines.append(f'precision {"-" if precision is None else f"{precision:.3f}"}, '
+                 f'{report.false_per_image:.2f} false faces per image')
+    return '\n'.join(lines)
+
+
+def size_summary(report):
+    """Return the face-width figures as a JSON-ready dict."""
+    return {'score_threshold': report.score_threshold, 'recall': report.recall,
+            'precision': report.precision, 'false_per_image': report.false_per_image,
+            'buckets': {bucket.name: {'truth': bucket.num_truth, 'found': bucket.found,
+                                      'recall': bucket.recall} for bucket in report.buckets}}
 
 
 def _add_truth(truth, sizes, source, name, boxes, size, **flags):
@@ -329,14 +418,19 @@ def main(argv=None):
     if not truth:
         raise CliError(f'no ground-truth images in {args.gt}')
     predictions, prediction_sizes = read_predictions(args.pred, truth)
-    evaluation = metrics.evaluate(truth, predictions, args.iou, args.max_dets, class_names)
+    truth, scaled = at_working_width(truth, truth_sizes, predictions, prediction_sizes,
+                                     args.working_width, args.min_size)
+    evaluation = metrics.evaluate(truth, scaled, args.iou, args.max_dets, class_names)
     warn_mismatches(truth, truth_sizes, predictions, prediction_sizes, evaluation)
+    report = metrics.size_report(truth, scaled, args.score_threshold, args.iou)
     figures = summary(evaluation)
     images = len(truth.keys() | predictions.keys())
     if args.json:
-        print(json.dumps({'images': images, **figures}))
+        print(json.dumps({'images': images, **figures, 'working_width': args.working_width,
+                          'sizes': size_summary(report)}))
     else:
         print(format_table(figures, images))
+        print(format_sizes(report, args.working_width))
     if args.plot:
         plot_curves(evaluation, args.plot)
         print(f'face-eval: PR curves written to {args.plot}', file=sys.stderr)

@@ -34,8 +34,8 @@ def test_shipped_model_files_match_sha256sums_and_the_published_files():
     # The published files, and the IR converted from them by dev/.
     assert {name: listed[name] for name in PUBLISHED_SHA256} == PUBLISHED_SHA256
     assert set(listed) - set(PUBLISHED_SHA256) == CONVERTED
-    shipped = {path.name for path in MODELS.iterdir() if path.suffix in ('.tflite', '.onnx',
-                                                                          '.xml', '.bin')}
+    model_suffixes = ('.tflite', '.onnx', '.xml', '.bin')
+    shipped = {path.name for path in MODELS.iterdir() if path.suffix in model_suffixes}
     assert shipped == set(listed), 'every model file is listed'
     for name, digest in listed.items():
         assert hashlib.sha256((MODELS / name).read_bytes()).hexdigest() == digest, name

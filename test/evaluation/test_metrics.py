@@ -274,3 +274,32 @@ def test_voc_figures_agree_with_a_devkit_transcription(seed, threshold):
         expected = devkit_ap(truths, detections, label, threshold)
         assert (result.classes[label].ap,
                 result.classes[label].ap_11point) == pytest.approx(expected, abs=1e-12)
+
+
+def test_size_report_counts_recall_per_width_bucket_and_voc_false_positives():
+    truth = {
+        # 12, 30, 50 and 200 px wide faces, a 5 px one (under the first edge: ignored) and a
+        # difficult 30 px one (ignored).
+        'a': metrics.ImageTruth([(0, 0, 12, 12), (20, 0, 50, 30), (60, 0, 110, 50),
+                                 (200, 0, 400, 200), (500, 0, 505, 5), (600, 0, 630, 30)],
+                                ['face'] * 6, difficult=[0, 0, 0, 0, 0, 1]),
+        'b': metrics.ImageTruth([(0, 0, 30, 30)], ['face']),
+    }
+    predictions = {
+        'a': metrics.ImagePredictions(
+            [(0, 0, 12, 12), (20, 0, 50, 30), (21, 0, 50, 30), (200, 0, 400, 200),
+             (500, 0, 505, 5), (600, 0, 630, 30), (800, 0, 830, 30), (60, 0, 110, 50)],
+            [0.9, 0.9, 0.8, 0.7, 0.9, 0.9, 0.95, 0.2], ['face'] * 8),
+        'c': metrics.ImagePredictions([(0, 0, 10, 10)], [0.99], ['face']),
+    }
+    report = metrics.size_report(truth, predictions, score_threshold=0.5)
+    assert [(b.name, b.num_truth, b.found) for b in report.buckets] == [
+        ('10-24', 1, 1), ('24-40', 2, 1), ('40-64', 1, 0), ('64-128', 0, 0), ('128+', 1, 1)]
+    # False: the duplicate of the 30 px face, the face-free box at x 800, image c's box; the
+    # 50 px face's detection scores under the threshold, the ignored faces' matches count as
+    # nothing.
+    assert (report.true_positives, report.false_positives) == (3, 3)
+    assert report.precision == 0.5 and report.recall == 3 / 5
+    assert report.false_per_image == 1.0 and report.buckets[3].recall is None
+    assert report.recall_between(24) == 2 / 4 and report.recall_between(10, 24) == 1.0
+    assert metrics.size_report(truth, predictions, 0.1).buckets[2].found == 1

@@ -185,3 +185,44 @@ def test_bad_inputs_give_one_line_and_failure(dataset, case, gt, extra, message)
     assert run.stdout == ''
     assert ': error: ' in run.stderr and run.stderr.count('\n') == 1
     assert message in run.stderr
+
+
+def test_wider_ground_truth_is_read_as_it_is_with_ignore_regions_and_width_buckets(tmp_path):
+    # WIDER lines: x y w h blur expression illumination invalid occlusion pose. Images are
+    # 1280 px wide, so at the working width of 640 every size halves.
+    (tmp_path / 'wider_face_val_bbx_gt.txt').write_text(
+        '0--Parade/a.jpg\n4\n'
+        '0 0 30 30 0 0 0 0 0 0\n'      # 15 px at 640: 10-24 bucket
+        '100 0 100 120 2 0 0 0 0 0\n'  # 50 px: 40-64
+        '300 0 60 60 0 0 0 1 0 0\n'    # invalid: ignored
+        '400 0 14 14 0 0 0 0 0 0\n'    # 7 px at 640: under --min-size, ignored
+        '4--Dancing/b.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n')
+    lines = [{'source': 'WIDER_val/images/0--Parade/a.jpg', 'frame': 0, 'width': 1280,
+              'height': 720, 'detections': [
+                  {'bbox': [0, 0, 30, 30], 'score': 0.9, 'label': 'face'},
+                  {'bbox': [300, 0, 360, 60], 'score': 0.8, 'label': 'face'},
+                  {'bbox': [400, 0, 414, 14], 'score': 0.7, 'label': 'face'},
+                  {'bbox': [700, 0, 760, 60], 'score': 0.6, 'label': 'face'}]},
+             {'source': 'WIDER_val/images/4--Dancing/b.jpg', 'frame': 0, 'width': 1280,
+              'height': 720, 'detections': []}]
+    (tmp_path / 'pred.jsonl').write_text(''.join(json.dumps(line) + '\n' for line in lines))
+    run = face_eval('--gt', tmp_path / 'wider_face_val_bbx_gt.txt', '--pred',
+                    tmp_path / 'pred.jsonl', '--json')
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    face = figures['per_class']['face']
+    assert (face['truth'], face['ignored']) == (2, 2)
+    sizes = figures['sizes']
+    assert figures['working_width'] == 640
+    assert {name: (bucket['truth'], bucket['found']) for name, bucket in sizes['buckets'].items()
+            if bucket['truth']} == {'10-24': (1, 1), '40-64': (1, 0)}
+    assert sizes['precision'] == 0.5 and sizes['false_per_image'] == 0.5
+    # As stored, and counting every face: the 14 px face is a 14 px face found.
+    run = face_eval('--gt', tmp_path / 'wider_face_val_bbx_gt.txt', '--pred',
+                    tmp_path / 'pred.jsonl', '--working-width', 0, '--min-size', 0)
+    assert run.returncode == 0, run.stderr
+    assert 'faces by width as stored' in run.stdout
+    table = {line.split()[0]: line.split()[1:] for line in run.stdout.splitlines()
+             if line.strip() and line.split()[0] in ('10-24', '24-40', 'total')}
+    assert table['10-24'] == ['1', '1', '1.000'] and table['24-40'] == ['1', '1', '1.000']
+    assert table['total'] == ['3', '2', '0.667']
