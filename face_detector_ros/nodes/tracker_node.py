@@ -64,6 +64,7 @@ class TrackerNode(Node):
         self.image_sub = None
         self.create_timer(0.5, self.follow_overlay_subscribers, clock=steady_clock())
         self.add_on_set_parameters_callback(self.on_set_parameters)
+        self.get_logger().info(f'tracking {self.resolve_topic_name("detections")}')
 
     def on_set_parameters(self, parameters):
         for parameter in parameters:

@@ -1,7 +1,10 @@
 """Small pieces every node of this package shares: parameters, QoS, logging, main()."""
 
+import contextlib
 import logging
+import signal
 import sys
+import threading
 import time
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
@@ -11,6 +14,7 @@ from rclpy.duration import Duration
 from rclpy.exceptions import ParameterException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 
 try:  # Humble has no ExternalShutdownException in rclpy.executors
     from rclpy.executors import ExternalShutdownException
@@ -109,6 +113,51 @@ def steady_clock():
     return Clock(clock_type=ClockType.STEADY_TIME)
 
 
+@contextlib.contextmanager
+def stop_on_signals():
+    """
+    Yield an Event that SIGINT and SIGTERM set; the previous handlers come back afterwards.
+
+    rclpy's own handlers shut the context down from inside the signal, while a timer may be
+    publishing or the executor building its wait set: "publisher's context is invalid",
+    "failed to initialize wait set", a traceback and exit 1 in about half the tries. Here a
+    signal only asks the spin loop to end; the node is then destroyed and rclpy shut down in
+    order. SIGINT is taken even when it was ignored at start (a process started in the
+    background by a shell), as ros2 launch and rclpy expect.
+    """
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def init_rclpy(args):
+    """rclpy.init without its signal handlers (stop_on_signals handles SIGINT and SIGTERM)."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+
+
+def spin_until_stopped(nodes, stop):
+    """Spin `nodes` on one thread until `stop` is set, rclpy shuts down or a node finished."""
+    executor = SingleThreadedExecutor()
+    for node in nodes:
+        executor.add_node(node)
+    try:
+        while rclpy.ok() and not stop.is_set() and \
+                not any(getattr(node, 'finished', False) for node in nodes):
+            executor.spin_once(timeout_sec=0.1)
+    finally:
+        executor.shutdown(timeout_sec=1.0)
+
+
+def exit_code(nodes):
+    """Return the largest `exit_code` of the nodes (0 when none set one)."""
+    return max([getattr(node, 'exit_code', 0) for node in nodes], default=0)
+
+
 def run_node(make_node, args=None):
     """
     Create rclpy, build the node, spin until shutdown; return a process exit code.
@@ -116,27 +165,26 @@ def run_node(make_node, args=None):
     `make_node()` may raise a RuntimeError or ValueError to refuse to start, and rclpy raises a
     ParameterException for a parameter of the wrong type: the message is logged and the
     process exits 1 (a launch file then shows the node as failed). A node with
-    a `finished` attribute that turns true (end of a file source) ends the spin cleanly.
+    a `finished` attribute that turns true (end of a file source) ends the spin cleanly, with
+    the node's `exit_code`. SIGINT and SIGTERM end it with status 0 (stop_on_signals).
     """
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = None
-    try:
+    with stop_on_signals() as stop:
+        init_rclpy(args if args is not None else sys.argv)
+        node = None
         try:
-            node = make_node()
-        except (RuntimeError, ValueError, ParameterException) as error:
-            rclpy.logging.get_logger('face_detector_ros').fatal(str(error))
-            return 1
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while rclpy.ok() and not getattr(node, 'finished', False):
-            executor.spin_once(timeout_sec=0.1)
-        return getattr(node, 'exit_code', 0)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        return 0
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+            try:
+                node = make_node()
+            except (RuntimeError, ValueError, ParameterException) as error:
+                rclpy.logging.get_logger('face_detector_ros').fatal(str(error))
+                return 1
+            spin_until_stopped([node], stop)
+            return exit_code([node])
+        except (KeyboardInterrupt, ExternalShutdownException):
+            return 0
+        finally:
+            if node is not None:
+                node.destroy_node()
+            rclpy.try_shutdown()
 
 
 class _RosLogHandler(logging.Handler):

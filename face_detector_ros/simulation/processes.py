@@ -34,15 +34,21 @@ def executable(name):
     return found
 
 
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class NodeProcess:
     """A node started in its own process group; always reaped, by PID, even when a test fails."""
 
-    def __init__(self, args, log_path, env=None):
+    def __init__(self, args, log_path, env=None, ignore_sigint=False):
+        """Start `args`; with `ignore_sigint`, SIGINT starts ignored (as a shell's `cmd &`)."""
         self.log_path = Path(log_path)
         self._log = open(self.log_path, 'wb')
         self.process = subprocess.Popen(
             args, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, start_new_session=True)
+            env={**os.environ, **(env or {})}, start_new_session=True,
+            preexec_fn=_ignore_sigint if ignore_sigint else None)
 
     @property
     def pid(self):

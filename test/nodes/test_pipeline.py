@@ -83,6 +83,22 @@ def test_one_process_pipeline(sample, tmp_path, ros_node):
     check_tracks(tracks, image_stamps, sample)
 
 
+def test_one_process_pipeline_fails_when_its_camera_stops_with_fatal(sample, tmp_path):
+    # A calibration of another aspect ratio: the camera ends with FATAL at its first frame.
+    calibration = tmp_path / 'square.yaml'
+    calibration.write_text(
+        'image_width: 100\nimage_height: 100\n'
+        'camera_matrix: {rows: 3, cols: 3, data: [90, 0, 50, 0, 90, 50, 0, 0, 1]}\n'
+        'distortion_coefficients: {rows: 1, cols: 5, data: [0, 0, 0, 0, 0]}\n'
+        'projection_matrix: {rows: 3, cols: 4, data: [90, 0, 50, 0, 0, 90, 50, 0, 0, 0, 1, 0]}\n')
+    args = [executable('face-detector-pipeline'), '--ros-args', '-p',
+            f'camera:source:={sample}', '-p', f'camera:camera_info_file:={calibration}']
+    with NodeProcess(args, tmp_path / 'pipeline.log') as pipeline:
+        assert pipeline.wait(timeout=60) == 1, pipeline.output()
+    assert 'is for 100x100 images' in pipeline.output()
+    assert 'Traceback' not in pipeline.output()
+
+
 def yaml_parameters():
     """Return {node name: parameters} of the YAML, whose keys match any namespace (/**/name)."""
     with open(PARAMS) as stream:
