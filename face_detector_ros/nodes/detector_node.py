@@ -27,9 +27,12 @@ from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, t
 from face_detector_ros.ros.messages import boxes_to_detection_array
 from face_detector_ros.ros.stamps import stamp_to_seconds
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
+
+RCLError = _rclpy.RCLError
 
 PARAMETERS = {
     **ENGINE_PARAMETERS,
@@ -67,12 +70,37 @@ class DetectorNode(LifecycleNode):
         self.latency = 0.0
         self.stage_ms = {}
         self.add_on_set_parameters_callback(self.on_set_parameters)
+        # rclpy (the pinned Jazzy wheels) raises RCLError out of the ChangeState service for a
+        # transition the current state does not have, which ends the process: refuse it instead.
+        service = getattr(self, '_service_change_state', None)
+        if service is not None:
+            self._unguarded_change_state = service.callback
+            service.callback = self.on_change_state_request
         if self.params['autostart']:
             if self.trigger_configure() != TransitionCallbackReturn.SUCCESS or \
                     self.trigger_activate() != TransitionCallbackReturn.SUCCESS:
                 self.finished, self.exit_code = True, 1
 
     # Lifecycle transitions.
+
+    def on_change_state_request(self, request, response):
+        """Run a requested transition if the current state has it; else answer success=False."""
+        wanted = request.transition
+        available = [(t[0], t[1]) for t in self._state_machine.available_transitions]
+        if not any(label == wanted.label if wanted.label else tid == wanted.id
+                   for tid, label in available):
+            state = self._state_machine.current_state[1]
+            self.get_logger().warn(
+                f'transition {wanted.label or wanted.id} is not possible in state {state} '
+                f'(possible: {", ".join(label for _, label in available) or "none"}); refused')
+            response.success = False
+            return response
+        try:
+            return self._unguarded_change_state(request, response)
+        except RCLError as error:
+            self.get_logger().error(f'transition {wanted.label or wanted.id} failed: {error}')
+            response.success = False
+            return response
 
     def on_configure(self, state):
         try:

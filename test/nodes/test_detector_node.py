@@ -166,10 +166,19 @@ def test_lifecycle_without_autostart(tmp_path, ros_node):
         assert client.wait_for_service(timeout_sec=20), det.output()  # the node is up
         spin_until(executor, lambda: False, timeout=0.5)
         assert publisher.get_subscription_count() == 0  # unconfigured: not listening
+        # A transition the state does not have fails the request; the node lives on.
+        response = call(node, executor, client, ChangeState.Request(
+            transition=Transition(id=Transition.TRANSITION_ACTIVATE)))
+        assert not response.success and det.process.poll() is None, det.output()
         for transition in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
             response = call(node, executor, client,
                             ChangeState.Request(transition=Transition(id=transition)))
             assert response.success, det.output()
+        for wrong in (Transition(id=Transition.TRANSITION_CONFIGURE), Transition(label='activate'),
+                      Transition(label='no such transition')):
+            response = call(node, executor, client, ChangeState.Request(transition=wrong))
+            assert not response.success and det.process.poll() is None, det.output()
+        assert 'transition activate is not possible in state active' in det.output()
         assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, timeout=10)
         publisher.publish(numpy_to_image(face, 'bgr8'))
         assert spin_until(executor, lambda: arrays, timeout=10), det.output()
