@@ -55,6 +55,11 @@ class DetectorNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__('face_detector', **kwargs)
         self.params = declare_parameters(self, PARAMETERS)
+        for name, allowed in (('input_type', ('raw', 'compressed')),
+                              ('image_qos', ('auto', 'reliable', 'best_effort'))):
+            if self.params[name] not in allowed:
+                raise ValueError(f'{name} {self.params[name]!r} is not one of '
+                                 f'{", ".join(allowed)}')
         self.engine = None
         self.image_sub = None
         self.qos_timer = None
@@ -67,7 +72,7 @@ class DetectorNode(LifecycleNode):
         self.output_rate = RateCounter()
         self.bad_inputs = 0
         self.device_errors = 0
-        self.latency = 0.0
+        self.latency = None  # seconds from image stamp to publication; stamped images only
         self.stage_ms = {}
         self.add_on_set_parameters_callback(self.on_set_parameters)
         # rclpy (the pinned Jazzy wheels) raises RCLError out of the ChangeState service for a
@@ -250,7 +255,9 @@ class DetectorNode(LifecycleNode):
         self.stage_ms = {'convert': convert * 1e3,
                          **{k: v * 1e3 for k, v in self.engine.timings.items()},
                          'publish': (time.perf_counter() - started) * 1e3}
-        self.latency = self.get_clock().now().nanoseconds * 1e-9 - stamp_to_seconds(header.stamp)
+        if header.stamp.sec or header.stamp.nanosec:  # an unstamped image has no latency
+            self.latency = (self.get_clock().now().nanoseconds * 1e-9
+                            - stamp_to_seconds(header.stamp))
 
     def publish_diagnostics(self):
         if self.engine is None:
@@ -272,7 +279,7 @@ class DetectorNode(LifecycleNode):
                   'processed_frames': str(self.output_rate.count),
                   'dropped_frames': str(self.engine.dropped), 'bad_inputs': str(self.bad_inputs),
                   'device_errors': str(self.device_errors),
-                  'latency_ms': f'{self.latency * 1e3:.1f}',
+                  **({} if self.latency is None else {'latency_ms': f'{self.latency * 1e3:.1f}'}),
                   **{f'{stage}_ms': f'{ms:.2f}' for stage, ms in self.stage_ms.items()}}
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray(status=[status])

@@ -94,6 +94,7 @@ def test_detects_faces_with_source_headers_and_falls_back_to_cpu(tmp_path, ros_n
     values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
     assert values['device'] == 'CPU' and diagnostics[-1].status[0].hardware_id == 'CPU'
     assert values['processed_frames'] == values['received_frames'] == str(len(truth))
+    assert 0 < float(values['latency_ms']) < 10_000  # camera stamps: image to detections
 
 
 def call(node, executor, client, request, timeout=10.0):
@@ -144,7 +145,17 @@ def test_bad_images_are_counted_and_the_node_goes_on(tmp_path, ros_node):
     assert 'height * step = 240 * 960' in output, output
     values = {kv.key: kv.value for kv in diagnostics[-1].status[0].values}
     assert values['bad_inputs'] == '3' and values['processed_frames'] == '2'
+    assert 'latency_ms' not in values  # unstamped images: no latency to report
     assert det.process.returncode == 0
+
+
+@pytest.mark.parametrize('param,message', [
+    ('image_qos:=foo', "image_qos 'foo' is not one of auto, reliable, best_effort"),
+    ('input_type:=foo', "input_type 'foo' is not one of raw, compressed")])
+def test_unknown_image_qos_or_input_type_is_one_error_line_and_exit_1(tmp_path, param, message):
+    with detector(tmp_path, param) as det:
+        assert det.wait(timeout=30) == 1, det.output()
+    assert message in det.output() and 'Traceback' not in det.output()
 
 
 def test_missing_model_fails_configure_and_exits_nonzero(tmp_path):
