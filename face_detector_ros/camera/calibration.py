@@ -37,6 +37,9 @@ def load_camera_info(path):
         if size is not None and len(values) != size:
             raise CalibrationError(f'camera_info_file {path!r}: {key} has {len(values)} values, '
                                    f'expected {size}')
+        if not all(np.isfinite(values)):
+            raise CalibrationError(f'camera_info_file {path!r}: {key} has values that are not '
+                                   f'finite numbers: {values}')
         return values
 
     if not isinstance(data, dict):
@@ -46,6 +49,9 @@ def load_camera_info(path):
     except (KeyError, TypeError, ValueError):
         raise CalibrationError(f'camera_info_file {path!r}: missing '
                                'image_width/image_height') from None
+    if width <= 0 or height <= 0:
+        raise CalibrationError(f'camera_info_file {path!r}: image_width and image_height must '
+                               f'be positive, got {width}x{height}')
     return {
         'width': width,
         'height': height,
@@ -68,6 +74,9 @@ def camera_info_for_size(fields, width, height):
     """
     if (fields['width'], fields['height']) == (width, height):
         return fields
+    if fields['width'] <= 0 or fields['height'] <= 0:
+        raise CalibrationError(f'the calibration is for {fields["width"]}x{fields["height"]} '
+                               'images: its size must be positive')
     scale_x, scale_y = width / fields['width'], height / fields['height']
     if abs(scale_x - scale_y) > 0.01 * max(scale_x, scale_y):
         raise CalibrationError(

@@ -42,6 +42,10 @@ class CameraModel:
         """Validate and normalise the arrays; raise UncalibratedCamera without focal lengths."""
         K = np.asarray(self.K, np.float64).reshape(3, 3)
         D = np.asarray(self.D, np.float64).ravel()
+        if not (np.isfinite(K).all() and np.isfinite(D).all()):
+            # NaN would flow into every bearing, range and position: refuse the calibration.
+            raise ValueError('camera calibration has values that are not finite numbers '
+                             f'(K {K.ravel().tolist()}, D {D.tolist()}); refused')
         if not (K[0, 0] > 0 and K[1, 1] > 0):
             raise UncalibratedCamera('camera is not calibrated (K has no focal length); '
                                      'calibrate it to get face bearings and ranges')

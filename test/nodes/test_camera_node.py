@@ -94,6 +94,32 @@ def test_calibration_file_fills_camera_info(tmp_path, ros_node):
     assert info.distortion_model == 'plumb_bob'
 
 
+def write_calibration(path, width=64, height=48, fx='50'):
+    path.write_text(
+        f'image_width: {width}\nimage_height: {height}\n'
+        f'camera_matrix: {{rows: 3, cols: 3, data: [{fx}, 0, 32, 0, 50, 24, 0, 0, 1]}}\n'
+        'distortion_coefficients: {rows: 1, cols: 5, data: [0, 0, 0, 0, 0]}\n'
+        'projection_matrix: {rows: 3, cols: 4, data: [50, 0, 32, 0, 0, 50, 24, 0, 0, 0, 1, 0]}\n')
+    return path
+
+
+def test_calibration_of_size_zero_or_not_finite_is_one_error_and_exit_1(tmp_path):
+    write_frames(tmp_path / 'frames', 2)
+    with pytest.raises(CalibrationError, match='must be positive, got 0x48'):
+        load_camera_info(write_calibration(tmp_path / 'zero.yaml', width=0))
+    for value in ('.nan', '.inf', '-.inf'):
+        with pytest.raises(CalibrationError, match='camera_matrix has values that are not fin'):
+            load_camera_info(write_calibration(tmp_path / 'nan.yaml', fx=value))
+    with pytest.raises(CalibrationError, match='must be positive'):
+        camera_info_for_size({'width': 0, 'height': 48}, 64, 48)
+    # image_width 0 raised ZeroDivisionError at the first frame.
+    with camera(tmp_path, f'source:={tmp_path / "frames"}',
+                f'camera_info_file:={tmp_path / "zero.yaml"}') as process:
+        assert process.wait(timeout=20) == 1, process.output()
+    assert 'must be positive, got 0x48' in process.output()
+    assert 'Traceback' not in process.output()
+
+
 def test_unopenable_source_is_one_error_and_nonzero_exit(tmp_path):
     with camera(tmp_path, f'source:={tmp_path / "missing"}') as process:
         assert process.wait(timeout=20) == 1

@@ -118,6 +118,31 @@ def test_uncalibrated_camera_gives_tracks_without_pose(tmp_path, ros_node):
     assert process.output().count('not calibrated') == 1
 
 
+def test_nan_calibration_is_refused_with_one_warning_and_no_pose(tmp_path, ros_node):
+    node, executor = ros_node
+    probe = Probe(node)
+    broken = camera_info(True)
+    broken.k[2], broken.d[1] = float('nan'), float('inf')  # positions were NaN
+    with tracker(tmp_path) as process:
+        assert spin_until(executor, lambda: probe.detections.get_subscription_count() > 0,
+                          timeout=20)
+        for frame in range(6):
+            header = header_at(100.0 + frame / 10.0)
+            probe.info.publish(broken)
+            boxes = face_boxes(frame)
+            probe.detections.publish(boxes_to_detection_array(
+                header, boxes, [0.9] * len(boxes), ['face'] * len(boxes)))
+            spin_until(executor, lambda: False, timeout=0.03)
+        spin_until(executor, lambda: len(probe.tracks) >= 6, timeout=10)
+    assert len(probe.tracks) == 6 and len(probe.tracks[-1].detections) == 2, process.output()
+    for detection in probe.tracks[-1].detections:
+        position = detection.results[0].pose.pose.position
+        assert (position.x, position.y, position.z) == (0.0, 0.0, 0.0)
+        assert not any(detection.results[0].pose.covariance)
+    assert not probe.faces
+    assert process.output().count('not finite') == 1, process.output()
+
+
 def test_overlay_images_match_tracks_by_stamp(tmp_path, ros_node):
     node, executor = ros_node
     probe = Probe(node)

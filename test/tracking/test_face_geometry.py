@@ -140,6 +140,14 @@ def test_uncalibrated_camera_is_refused():
         CameraModel(np.zeros((3, 3)), [])
 
 
+@pytest.mark.parametrize('k,d', [
+    ([500.0, 0, 320, 0, float('nan'), 240, 0, 0, 1], [0.0] * 5),
+    ([500.0, 0, 320, 0, 500, 240, 0, 0, 1], [0.1, float('inf'), 0, 0, 0])])
+def test_calibration_with_nan_or_inf_is_refused(k, d):
+    with pytest.raises(ValueError, match='not finite'):
+        CameraModel.from_camera_info(_camera_info(k=k, d=d, distortion_model='plumb_bob'))
+
+
 def test_camera_info_message_with_binning_roi_and_rectified():
     sensor_msgs = pytest.importorskip('sensor_msgs.msg')
     info = sensor_msgs.CameraInfo(
