@@ -65,6 +65,7 @@ class CameraNode(Node):
         self.finished = False
         self.exit_code = 0
         self.published = 0
+        self.pass_published = 0  # frames of this pass through a file or folder
         self.backoff = Backoff()
         self.retry_at = None
         self.subscriber_gate = SubscriberGate([self.image_pub], p['wait_for_subscribers'])
@@ -108,6 +109,7 @@ class CameraNode(Node):
         self.image_pub.publish(image)
         self.info_pub.publish(info)
         self.published += 1
+        self.pass_published += 1
 
     def camera_info(self, header, width, height):
         if self.info_fields is None:
@@ -126,14 +128,26 @@ class CameraNode(Node):
                 throttle_duration_sec=5.0)
             self.source.release()
             self.retry_at = time.monotonic() + self.backoff.next_delay()
+        elif self.pass_published == 0:
+            # A whole pass gave nothing (every image failed to decode): say so and stop, with
+            # or without loop, rather than re-reading it at the frame rate for ever.
+            files = getattr(self.source, 'files', None)
+            what = (f'none of the {len(files)} images of {self.params["source"]} could be '
+                    'decoded' if files else f'no frame could be read from {self.params["source"]}')
+            self.get_logger().error(f'{what}; stopping after {self.published} frames')
+            wait_for_acknowledgements([self.image_pub, self.info_pub])
+            self.finished, self.exit_code = True, 1
         elif self.params['loop']:
             if self.try_reopen():
+                self.pass_published = 0
                 frame = self.source.read()
                 if frame is not None:
                     self.publish(frame, self.get_clock().now().to_msg())
         else:
-            self.get_logger().info(f'end of {self.params["source"]} after {self.published} '
-                                   'frames')
+            unreadable = getattr(self.source, 'unreadable', 0)
+            self.get_logger().info(
+                f'end of {self.params["source"]} after {self.published} frames'
+                + (f' ({unreadable} images did not decode)' if unreadable else ''))
             wait_for_acknowledgements([self.image_pub, self.info_pub])
             self.finished = True
 

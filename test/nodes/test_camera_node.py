@@ -120,6 +120,18 @@ def test_calibration_of_size_zero_or_not_finite_is_one_error_and_exit_1(tmp_path
     assert 'Traceback' not in process.output()
 
 
+@pytest.mark.parametrize('loop', [False, True])
+def test_folder_of_undecodable_images_says_so_and_exits_1(tmp_path, loop):
+    folder = tmp_path / 'broken'
+    folder.mkdir()
+    for index in range(3):
+        (folder / f'frame_{index}.png').write_bytes(b'not a png')
+    with camera(tmp_path, f'source:={folder}', 'wait_for_subscribers:=0',
+                f'loop:={str(loop).lower()}') as process:
+        assert process.wait(timeout=20) == 1, process.output()  # loop re-read it at 30 Hz
+    assert 'none of the 3 images' in process.output() and 'could be decoded' in process.output()
+
+
 def test_unopenable_source_is_one_error_and_nonzero_exit(tmp_path):
     with camera(tmp_path, f'source:={tmp_path / "missing"}') as process:
         assert process.wait(timeout=20) == 1
