@@ -210,6 +210,11 @@ class InferenceEngine:
         return found
 
     @property
+    def gflops(self):
+        """Return the cost of one frame in GFLOPs (2 x multiply-adds), every level counted."""
+        return sum(model_gflops(level.model) for level in self._levels)
+
+    @property
     def in_flight(self):
         """Return the number of frames the device holds now."""
         return len(self._in_flight)
@@ -496,6 +501,29 @@ class InferenceEngine:
         frame.timings['decode'] = time.perf_counter() - started
         self.timings = dict(frame.timings)
         return detections
+
+
+def model_gflops(model):
+    """
+    Return the GFLOPs of one inference of a static-shape OpenVINO model.
+
+    Counted as 2 x the multiply-adds of its convolutions and matrix products: a cost that does
+    not depend on the machine (elementwise layers are left out).
+    """
+    total = 0
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind in ('Convolution', 'GroupConvolution'):
+            # Weights (O, I, kh, kw), grouped (G, O/G, I/G, kh, kw): each output sums I/G*kh*kw.
+            weights = list(op.input(1).get_partial_shape().to_shape())
+            outputs = list(op.get_output_partial_shape(0).to_shape())
+            total += 2 * int(np.prod(outputs)) * int(np.prod(weights[-3:]))
+        elif kind == 'MatMul':
+            first = list(op.input(0).get_partial_shape().to_shape())
+            outputs = list(op.get_output_partial_shape(0).to_shape())
+            inner = first[-2] if op.get_attributes().get('transpose_a') else first[-1]
+            total += 2 * int(np.prod(outputs)) * int(inner)
+    return total / 1e9
 
 
 def _card_for_size(card, width, height):

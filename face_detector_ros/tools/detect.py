@@ -78,12 +78,23 @@ def record(source, number, image, detections, labels):
                                                            detections.class_ids)]}
 
 
+def detect_at_width(engine, image, width):
+    """Detect on the image resized to `width` px wide (0: as it is); boxes in its own pixels."""
+    if not width or width == image.shape[1]:
+        return engine.detect(image)
+    scale = width / image.shape[1]
+    resized = cv2.resize(image, (width, max(1, round(image.shape[0] * scale))),
+                         interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return engine.detect(resized).scaled(resized.shape[1] / image.shape[1], 0, 0)
+
+
 def list_models():
-    """Print the shipped model names, one per line, the name first."""
+    """Print the shipped model names, one per line: name, description, measured figures."""
     for name in shipped_models():
         card = load_card(name)
         marker = ' (default)' if name == DEFAULT_MODEL else ''
-        print(f'{name}\t{card["description"]}{marker}')
+        measured = f'\t{card["measured"]}' if card.get('measured') else ''
+        print(f'{name}\t{card["description"]}{marker}{measured}')
 
 
 @cli.console_main
@@ -103,6 +114,10 @@ def main(argv=None):
                              '(default CPU)')
     parser.add_argument('--threshold', type=float,
                         help="score threshold in [0, 1] (default: the model card's)")
+    parser.add_argument('--width', type=int, default=0, metavar='PX',
+                        help='resize each image to this width before detecting, as a camera of '
+                             'that resolution would see it (boxes stay in pixels of the '
+                             'original; default 0: as stored)')
     parser.add_argument('--json', action='store_true', help='print JSON lines')
     parser.add_argument('--output-dir', type=Path,
                         help='write annotated images here (new or empty folder)')
@@ -118,6 +133,8 @@ def main(argv=None):
         raise cli.CliError('give at least one image, folder or video (or --list-models)')
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise cli.CliError(f'--threshold must be in [0, 1], got {args.threshold}')
+    if not 0 <= args.width <= 20000:
+        raise cli.CliError(f'--width must be in [0, 20000] px, got {args.width}')
     files = media_files(args.paths)
     try:
         engine = InferenceEngine.from_parameters({'model': args.model, 'device': args.device,
@@ -134,7 +151,7 @@ def main(argv=None):
             try:
                 for number, image in frames(path):
                     try:
-                        found = engine.detect(image)
+                        found = detect_at_width(engine, image, args.width)
                     except EngineError as error:
                         raise cli.CliError(str(error)) from error
                     count += 1

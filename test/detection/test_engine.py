@@ -487,3 +487,22 @@ def test_outputs_that_do_not_fit_the_decoder_name_the_model_and_the_shapes(tmp_p
                        r'.*\): retinaface: expected 3 output tensors .*\(1, 896, 16\)'):
         engine.detect(photo('astronaut'))
     assert isinstance(ModelOutputError('x'), EngineError), 'nodes count it and go on'
+
+
+def test_gflops_count_the_multiply_adds_of_convolutions(tmp_path):
+    onnx = pytest.importorskip('onnx')
+    helper = onnx.helper
+    weights = np.ones((8, 3, 3, 3), np.float32)
+    graph = helper.make_graph(
+        [helper.make_node('Conv', ['image', 'weights'], ['features'], pads=[1, 1, 1, 1])],
+        'one_conv',
+        [helper.make_tensor_value_info('image', onnx.TensorProto.FLOAT, [1, 3, 10, 12])],
+        [helper.make_tensor_value_info('features', onnx.TensorProto.FLOAT, [1, 8, 10, 12])],
+        [onnx.numpy_helper.from_array(weights, 'weights')])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)]),
+              tmp_path / 'conv.onnx')
+    model = openvino.Core().read_model(tmp_path / 'conv.onnx')
+    # 8 x 10 x 12 outputs, each 3 x 3 x 3 multiply-adds.
+    assert engine_module.model_gflops(model) == pytest.approx(2 * 8 * 10 * 12 * 27 / 1e9)
+    # RetinaFace-MobileNet0.25 at VGA: 0.74 G multiply-adds (the "0.8 GFLOPs" often quoted).
+    assert InferenceEngine('retinaface_640x480').gflops == pytest.approx(1.47, abs=0.01)
