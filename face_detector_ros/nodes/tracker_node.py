@@ -1,5 +1,7 @@
 """tracker_node: stable face identities, bearing and range, and an overlay image for rviz."""
 
+import time
+
 from face_detector_ros.detection.drawing import draw_detections
 from face_detector_ros.parameters import Param
 from face_detector_ros.ros.common import (
@@ -15,7 +17,7 @@ from face_detector_ros.ros.messages import boxes_to_detection_array, detection_a
 from face_detector_ros.ros.stamps import stamp_key, stamp_to_seconds
 from face_detector_ros.tracking.face_geometry import CameraModel, locate_faces, UncalibratedCamera
 from face_detector_ros.tracking.stamp_matcher import StampMatcher
-from face_detector_ros.tracking.tracker import CentroidTracker
+from face_detector_ros.tracking.tracker import CentroidTracker, first_track_id, MAX_TRACK_ID
 from geometry_msgs.msg import PoseWithCovariance
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
@@ -39,6 +41,9 @@ PARAMETERS = {
     'face_width_std': Param(0.015, 'Spread of face widths in metres', 0.0, 0.2),
     'overlay_buffer': Param(30, 'Images kept to match tracks by stamp for tracks_image', 1, 300,
                             read_only=True),
+    'first_track_id': Param(0, '0: ids from the start time, unique across restarts '
+                            '(docs/tracking.md); N: the first id is N (reproducible replays)',
+                            0, MAX_TRACK_ID, read_only=True),
 }
 FACE_DEPTH = 0.2  # metres: the 3D box of a head, front to back
 
@@ -50,7 +55,8 @@ class TrackerNode(Node):
         super().__init__('face_tracker', **kwargs)
         self.params = declare_parameters(self, PARAMETERS)
         forward_logging('face_detector_ros.tracking.tracker', self.get_logger())
-        self.tracker = CentroidTracker.from_parameters(self.params)
+        first_id = self.params['first_track_id'] or first_track_id(time.time())
+        self.tracker = CentroidTracker.from_parameters({**self.params, 'first_id': first_id})
         self.camera = None
         self.camera_warned = False
         self.matcher = StampMatcher(self.params['overlay_buffer'])
@@ -64,7 +70,8 @@ class TrackerNode(Node):
         self.image_sub = None
         self.create_timer(0.5, self.follow_overlay_subscribers, clock=steady_clock())
         self.add_on_set_parameters_callback(self.on_set_parameters)
-        self.get_logger().info(f'tracking {self.resolve_topic_name("detections")}')
+        self.get_logger().info(f'tracking {self.resolve_topic_name("detections")}; track ids '
+                               f'start at {first_id}')
 
     def on_set_parameters(self, parameters):
         for parameter in parameters:

@@ -42,6 +42,28 @@ CORNERS_TO_CENTRE_SIZE = np.array([[0.5, 0, 0.5, 0], [0, 0.5, 0, 0.5], [-1, 0, 1
 # Label codes are multiplied by this in the size gate, so different labels never pass it.
 LABEL_SPACING = 1e4
 
+# Track ids are positive int32 values (Detection2D.id strings, MOTChallenge files, other
+# languages' ints), wrapping from MAX_TRACK_ID back to 1. A node takes its first id from the
+# start time, IDS_PER_SECOND per second since ID_EPOCH: a restarted tracker starts above every
+# id of the run before, as long as that run confirmed fewer than IDS_PER_SECOND tracks a second
+# on average (docs/tracking.md). The range lasts 2**31 / 10 s = 6.8 years before it wraps.
+MAX_TRACK_ID = 2**31 - 1
+ID_EPOCH = 1735689600  # 2025-01-01T00:00:00Z
+IDS_PER_SECOND = 10
+
+
+def first_track_id(now):
+    """Return the first track id of a tracker started at `now` (seconds since 1970, UTC)."""
+    return int(math.floor((now - ID_EPOCH) * IDS_PER_SECOND)) % MAX_TRACK_ID + 1
+
+
+def _track_ids(first):
+    """Yield first, first + 1, ... wrapping from MAX_TRACK_ID back to 1."""
+    current = first
+    while True:
+        yield current
+        current = current % MAX_TRACK_ID + 1
+
 
 @dataclasses.dataclass(slots=True)
 class Track:
@@ -79,6 +101,8 @@ class CentroidTracker:
         initial_speed: speed uncertainty of a new track in face sizes per second; it sets how far a
             face may move between its first two detections.
         size_noise: how quickly a face changes size (relative change per square root of a second).
+        first_id: the first track id (then +1 per confirmed track, wrapping from MAX_TRACK_ID to
+            1); 1 gives reproducible ids offline, nodes use first_track_id(start time).
 
     Counters for the node to report: `rejected_boxes` (invalid detections ignored) and `resets`
     (stamps that went backwards).
@@ -92,9 +116,12 @@ class CentroidTracker:
 
     def __init__(self, *, min_hits=3, max_age=1.0, distance_gate=4.0, size_gate=2.0,
                  measurement_noise=0.05, acceleration_noise=2.0, initial_speed=4.0,
-                 size_noise=0.3):
+                 size_noise=0.3, first_id=1):
         if min_hits < 1:
             raise ValueError(f'min_hits must be at least 1, got {min_hits}')
+        if not (isinstance(first_id, int) and 1 <= first_id <= MAX_TRACK_ID):
+            raise ValueError(f'first_id must be an integer from 1 to {MAX_TRACK_ID}, '
+                             f'got {first_id!r}')
         if not size_gate >= 1.0:
             raise ValueError(f'size_gate must be at least 1, got {size_gate}')
         for name, value in (('max_age', max_age), ('distance_gate', distance_gate),
@@ -113,7 +140,7 @@ class CentroidTracker:
         self.size_noise = float(size_noise)
         self.rejected_boxes = 0  # invalid detections ignored since construction
         self.resets = 0          # resets caused by a stamp going backwards
-        self._next_id = itertools.count(1)  # survives resets: ids are never reused
+        self._next_id = _track_ids(first_id)  # survives resets: ids are never reused
         # Prediction x' = F x + Q area on the rows up to P11, as one product with the area row:
         # x' = dynamics @ x[:AREA + 1]; F and Q are set from dt on each prediction.
         self._dynamics = np.eye(P11 + 1, AREA + 1)

@@ -322,7 +322,8 @@ def test_play_through_live_nodes_gives_process_tracks(tmp_path):
     out = tmp_path / 'live'
     with NodeProcess([executable('detector_node'), *detector_args],
                      tmp_path / 'detector.log') as detector, \
-            NodeProcess([executable('tracker_node'), *common], tmp_path / 'tracker.log'), \
+            NodeProcess([executable('tracker_node'), *common, '-p', 'first_track_id:=1'],
+                        tmp_path / 'tracker.log'), \
             NodeProcess([*TOOL, 'record', str(out), '--topics', '/camera/detections',
                          '/camera/tracks', '--max-messages', str(2 * FRAMES)],
                         tmp_path / 'record.log') as recorder:

@@ -143,6 +143,34 @@ def test_nan_calibration_is_refused_with_one_warning_and_no_pose(tmp_path, ros_n
     assert process.output().count('not finite') == 1, process.output()
 
 
+def test_track_ids_are_unique_across_restarts_and_int32(tmp_path, ros_node):
+    """A restarted tracker never gives an id of the run before (a follower would mix people)."""
+    node, executor = ros_node
+    probe = Probe(node)
+    runs = []
+    for run in range(2):
+        del probe.tracks[:]
+        with NodeProcess([executable('tracker_node')], tmp_path / f'tracker{run}.log') as process:
+            assert spin_until(executor, lambda: probe.detections.get_subscription_count() > 0,
+                              timeout=20), process.output()
+            publish_sequence(probe, executor, 5)
+            assert spin_until(executor, lambda: len(probe.tracks) >= 5, timeout=10)
+        runs.append({int(d.id) for t in probe.tracks for d in t.detections})
+        assert len(runs[-1]) == 2 and 'track ids start at' in process.output()
+        # Wait until the publisher of the stopped tracker left the graph.
+        assert spin_until(executor, lambda: probe.detections.get_subscription_count() == 0, 10)
+    assert not runs[0] & runs[1], runs
+    assert all(1 <= track_id < 2**31 for ids in runs for track_id in ids), runs
+    # first_track_id pins them, for replays compared with reviewed tracks.
+    del probe.tracks[:]
+    with NodeProcess([executable('tracker_node'), '--ros-args', '-p', 'first_track_id:=7'],
+                     tmp_path / 'pinned.log'):
+        assert spin_until(executor, lambda: probe.detections.get_subscription_count() > 0, 20)
+        publish_sequence(probe, executor, 5)
+        assert spin_until(executor, lambda: len(probe.tracks) >= 5, timeout=10)
+    assert sorted(d.id for d in probe.tracks[-1].detections) == ['7', '8']
+
+
 def test_overlay_images_match_tracks_by_stamp(tmp_path, ros_node):
     node, executor = ros_node
     probe = Probe(node)

@@ -6,7 +6,12 @@ import math
 from face_detector_ros.evaluation.mot import evaluate
 from face_detector_ros.simulation import scenarios
 from face_detector_ros.tracking.baseline import GreedyCentroidTracker
-from face_detector_ros.tracking.tracker import CentroidTracker
+from face_detector_ros.tracking.tracker import (
+    CentroidTracker,
+    first_track_id,
+    ID_EPOCH,
+    MAX_TRACK_ID,
+)
 import numpy as np
 import pytest
 
@@ -158,6 +163,27 @@ def test_ids_never_reused():
     tracker.reset()
     seen.extend(step(tracker, [(100, 100)], 100.0))
     assert len(seen) == len(set(seen)) == 7
+
+
+def test_ids_of_a_restarted_tracker_never_meet_the_run_before():
+    assert first_track_id(ID_EPOCH) == 1 and first_track_id(ID_EPOCH + 0.25) == 3
+    started = 1_796_000_000.0  # late 2026
+    first = CentroidTracker(min_hits=1, max_age=0.2, first_id=first_track_id(started))
+    # A busy first run: 50 tracks confirmed, then a restart 10 s (wall clock) after its start.
+    ids = [track_id for k in range(50) for track_id in step(first, [(100, 100)], k * 1.0)]
+    restarted = CentroidTracker(min_hits=1, first_id=first_track_id(started + 10.0))
+    again = list(step(restarted, [(100, 100), (300, 100)], 0.0))
+    assert len(set(ids)) == 50 and not set(ids) & set(again)
+    assert all(1 <= int(i) <= MAX_TRACK_ID for i in ids + again)
+    # int32 everywhere: from the largest id the next is 1, and any start time maps into range.
+    wrapping = CentroidTracker(min_hits=1, max_age=0.2, first_id=MAX_TRACK_ID)
+    assert [list(step(wrapping, [(100, 100)], k * 1.0)) for k in range(2)] == [
+        [str(MAX_TRACK_ID)], ['1']]
+    for now in (0.0, ID_EPOCH - 1.0, 4e9, 1e12):
+        assert 1 <= first_track_id(now) <= MAX_TRACK_ID
+    for wrong in (0, MAX_TRACK_ID + 1, 1.5):
+        with pytest.raises(ValueError, match='first_id'):
+            CentroidTracker(first_id=wrong)
 
 
 def test_smoothing_reduces_jitter_without_lag():
