@@ -8,7 +8,7 @@ can leave this machine), and face-detector-pipeline (one process). Latency is im
 (capture) to tracks received by a subscriber in this process; CPU is each process's user +
 system time over the run, as a percentage of one core.
 
-    python benchmarks/bench_pipeline.py [--frames 300]
+    python benchmarks/bench_pipeline.py [--frames 300] [--model PROFILE]
 """
 
 import argparse
@@ -17,6 +17,7 @@ from pathlib import Path
 import tempfile
 import time
 
+from face_detector_ros.detection.model_cards import DEFAULT_MODEL
 from face_detector_ros.evaluation.rates import summarize
 from face_detector_ros.files import share_dir
 from face_detector_ros.simulation import faces
@@ -32,7 +33,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
-def node_commands(frames_dir, one_process):
+def node_commands(frames_dir, one_process, model):
     params = str(share_dir() / 'config' / 'face_detector.yaml')
     remap = ['-r', 'image:=image_raw']
     camera_args = ['-p', f'source:={frames_dir}', '-p', 'width:=0', '-p', 'height:=0',
@@ -42,17 +43,18 @@ def node_commands(frames_dir, one_process):
             'width:', 'camera:width:').replace('height:', 'camera:height:').replace(
             'wait_for', 'camera:wait_for').replace('fps:', 'camera:fps:')
             for arg in camera_args]
-        return {'pipeline': [executable('face-detector-pipeline'), '--ros-args', *prefixed]}
+        return {'pipeline': [executable('face-detector-pipeline'), '--ros-args', *prefixed,
+                             '-p', f'face_detector:model:={model}']}
     return {
         'tracker': [executable('tracker_node'), '--ros-args', '--params-file', params, *remap],
         'detector': [executable('detector_node'), '--ros-args', '--params-file', params,
-                     *remap],
+                     *remap, '-p', f'model:={model}'],
         'camera': [executable('camera_node'), '--ros-args', '--params-file', params,
                    *camera_args],
     }
 
 
-def run(frames_dir, one_process, profile, log_dir, timeout):
+def run(frames_dir, one_process, profile, log_dir, timeout, model):
     """Run one set-up; return latencies (ms) of the frames tracked, frames published, CPU %."""
     from face_detector_ros.ros.common import qos_profile
     from face_detector_ros.ros.stamps import stamp_to_seconds
@@ -82,7 +84,7 @@ def run(frames_dir, one_process, profile, log_dir, timeout):
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     processes = {name: NodeProcess(args, log_dir / f'{name}.log', env=env)
-                 for name, args in node_commands(frames_dir, one_process).items()}
+                 for name, args in node_commands(frames_dir, one_process, model).items()}
     source = processes['pipeline' if one_process else 'camera']
     cpu_start, started = None, None
     try:
@@ -120,6 +122,8 @@ def main():
     """Run the three set-ups and print a table with ratios to the baseline."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--frames', type=int, default=300)
+    parser.add_argument('--model', default=DEFAULT_MODEL,
+                        help='detector profile (%(default)s, the default)')
     options = parser.parse_args()
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     os.environ.setdefault('ROS_LOCALHOST_ONLY', '1')
@@ -137,10 +141,11 @@ def main():
             log_dir = folder / str(len(results))
             log_dir.mkdir()
             results.append((title, *run(frames_dir, one_process, profile, log_dir,
-                                        timeout=60 + options.frames / 10)))
+                                        timeout=60 + options.frames / 10,
+                                        model=options.model)))
     baseline = summarize(results[0][1])['median']
-    print(f'{options.frames} frames 640x480 bgr8 at 30 FPS, BlazeFace short-range on CPU, '
-          f'{os.cpu_count()} cores')
+    print(f'{options.frames} frames 640x480 bgr8 at 30 FPS, detector {options.model} on the '
+          f'CPU, {os.cpu_count()} cores')
     print(f'{"set-up":38} {"delivered":>10} {"median ms":>10} {"p90 ms":>8} {"vs base":>8}'
           f'  CPU % of one core')
     for title, latency, published, cpu in results:
