@@ -358,6 +358,15 @@ def record(args):
             if recorder.pending:
                 recorder.subscribe_ready()
             executor.spin_once(timeout_sec=0.05)
+        # Stopped: write what already arrived (delivered and acknowledged, not yet taken), for
+        # at most a second if the publishers go on.
+        drain_until = time.monotonic() + 1.0
+        while (args.max_messages is None or recorder.count < args.max_messages) and \
+                time.monotonic() < drain_until:
+            count = recorder.count
+            executor.spin_once(timeout_sec=0.02)
+            if recorder.count == count:
+                break
         executor.shutdown()
     if recorder.pending:
         print(f'no publishers showed on {", ".join(recorder.pending)}', file=sys.stderr)

@@ -26,6 +26,7 @@ from face_detector_ros.ros.messages import detection_array_to_boxes
 from face_detector_ros.tools.bag import message_class
 import numpy as np
 import pytest
+from rclpy.duration import Duration
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from ros_helpers import executable, NodeProcess, spin_until
@@ -302,7 +303,8 @@ def test_record_keeps_the_bag_through_a_burst_of_sigints(ros_node, tmp_path):
         assert spin_until(executor, lambda: publisher.get_subscription_count() == 1, 10)
         for index in range(20):
             publisher.publish(String(data=str(index)))
-        spin_until(executor, lambda: False, 0.5)
+        # Delivered to the recorder (reliable): what it wrote once stopped.
+        assert publisher.wait_for_all_acked(Duration(seconds=10))
         deadline = time.monotonic() + 10
         while recorder.process.poll() is None and time.monotonic() < deadline:
             recorder.process.send_signal(signal.SIGINT)

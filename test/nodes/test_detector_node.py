@@ -134,9 +134,16 @@ def test_bad_images_are_counted_and_the_node_goes_on(tmp_path, ros_node):
         short = numpy_to_image(face, 'bgr8')
         short.data = bytes(short.data)[:-10]
         bayer = Image(height=2, width=2, step=2, encoding='bayer_rggb8', data=b'\0' * 4)
-        for msg in (short, bayer, Image(encoding='bgr8'), good):
+
+        def counted(key, value):
+            return lambda: diagnostics and {kv.key: kv.value for kv in diagnostics[-1].status[
+                0].values}.get(key) == str(value)
+
+        # One at a time (the detector keeps only the newest frame): each is counted first.
+        for count, msg in enumerate((short, bayer, Image(encoding='bgr8')), 1):
             publisher.publish(msg)
-            spin_until(executor, lambda: False, timeout=0.3)
+            assert spin_until(executor, counted('bad_inputs', count), timeout=10), det.output()
+        publisher.publish(good)
         assert spin_until(executor, lambda: len(arrays) >= 1, timeout=10), det.output()
         # The face is found (RetinaFace also scores a 26x34 patch of this background).
         found, _, _, _ = detection_array_to_boxes(arrays[-1])
@@ -149,7 +156,7 @@ def test_bad_images_are_counted_and_the_node_goes_on(tmp_path, ros_node):
         assert 'missing.yaml' in result.results[0].reason
         publisher.publish(good)
         assert spin_until(executor, lambda: len(arrays) >= 2, timeout=10)
-        spin_until(executor, lambda: False, timeout=0.5)
+        assert spin_until(executor, counted('processed_frames', 2), timeout=10), det.output()
         output = det.output()
     # Errors are throttled: the first is logged with the reason, all are counted.
     assert 'height * step = 240 * 960' in output, output
