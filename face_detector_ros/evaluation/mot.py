@@ -5,10 +5,12 @@ Tracks and ground truth are arrays of rows `frame, id, left, top, width, height,
 MOTChallenge files (frames 1-based, boxes in pixels). `evaluate` follows the definitions used by
 the MOTChallenge benchmark and py-motmetrics:
 
-- Ground-truth rows with conf 0 are regions to ignore, as in the MOTChallenge devkit: in each
-  frame, ground truth and predictions are matched one to one (largest total IoU, IoU at least
-  0.5); predictions matched to an ignored row are removed, then ignored rows are dropped, before
-  anything is scored.
+- Ground-truth rows with conf 0 ("zero-marked") follow one of two conventions, `zero_marked`:
+  'devkit' (the default, the MOTChallenge devkit's regions to ignore): in each frame, ground
+  truth and predictions are matched one to one (largest total IoU, IoU at least 0.5),
+  predictions matched to a zero-marked row are removed, then those rows are dropped, before
+  anything is scored; 'trackeval' (TrackEval's MOTChallenge reader): the zero-marked rows are
+  dropped and every prediction is kept, so one on such a region is a false positive.
 
 - CLEAR MOT (Bernardin and Stiefelhagen, 2008): in each frame a ground-truth object keeps the
   hypothesis it was matched to last time if their IoU still passes the threshold; the others are
@@ -115,17 +117,25 @@ def iou_matrix(boxes_a, boxes_b):
     return inter / np.maximum(union, 1e-12)
 
 
-def evaluate(gt, pred, iou_threshold=0.5):
+ZERO_MARKED = ('devkit', 'trackeval')
+
+
+def evaluate(gt, pred, iou_threshold=0.5, zero_marked='devkit'):
     """
     Score predicted tracks against ground truth; return a dict of MOT metrics.
 
     `gt` and `pred` are arrays of rows (frame, id, left, top, width, height[, conf]); a
     prediction counts as a ground-truth object when their IoU is at least `iou_threshold`.
-    Ground-truth rows with conf 0 are ignored regions: the predictions they match are removed
-    (see the module docstring) and they are not counted as objects.
+    Ground-truth rows with conf 0 are never counted as objects; with zero_marked 'devkit' the
+    predictions they match are removed too, with 'trackeval' those predictions stay (see the
+    module docstring).
     """
+    if zero_marked not in ZERO_MARKED:
+        raise ValueError(f'zero_marked must be one of {ZERO_MARKED}, got {zero_marked!r}')
     gt = _as_rows(gt)
-    pred = _without_ignored(_as_rows(pred), gt)
+    pred = _as_rows(pred)
+    if zero_marked == 'devkit':
+        pred = _without_ignored(pred, gt)
     gt = gt[gt[:, 6] != 0]
     gt_frames = _by_frame(gt)
     pred_frames = _by_frame(pred)
@@ -218,9 +228,11 @@ def _clear_matches(g_ids, p_ids, iou, valid, last_match):
     pred_row = {pred_id: j for j, pred_id in enumerate(p_ids)}
     matched = []
     for i, gt_id in enumerate(g_ids):
-        j = pred_row.pop(last_match.get(gt_id), None)
+        # The previous hypothesis stays a candidate for every object until its IoU fails here.
+        j = pred_row.get(last_match.get(gt_id))
         if j is not None and valid[i, j]:
             matched.append((i, j))
+            del pred_row[last_match[gt_id]]
     free_g = np.setdiff1d(np.arange(len(g_ids)), [i for i, _ in matched])
     free_p = np.setdiff1d(np.arange(len(p_ids)), [j for _, j in matched])
     if len(free_g) and len(free_p):

@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 import sys
 
-from face_detector_ros.evaluation.mot import evaluate, read_mot, write_mot
+from face_detector_ros.evaluation.mot import evaluate, read_mot, write_mot, ZERO_MARKED
 from face_detector_ros.files import atomic_output_dir
 from face_detector_ros.simulation import scenarios
 from face_detector_ros.tools.cli import CliError, console_main
@@ -61,6 +61,10 @@ def parse_args(argv):
     parser.add_argument('--seed', type=int, default=0, help='scenario seed (%(default)s)')
     parser.add_argument('--iou', type=float, default=0.5,
                         help='smallest IoU of a match (%(default)s)')
+    parser.add_argument('--zero-marked', choices=ZERO_MARKED, default='devkit',
+                        help='ground-truth rows with conf 0: devkit (the MOTChallenge devkit: '
+                        'predictions on them removed) or trackeval (TrackEval: the rows dropped, '
+                        'predictions on them count as false positives); default %(default)s')
     parser.add_argument('--write-dir', type=Path, metavar='DIR',
                         help='write the ground truth, the detections and the tracks of both '
                         'trackers as MOT files, one folder per sequence')
@@ -108,7 +112,7 @@ def frames_from_detections(rows, fps, last_frame):
     return frames
 
 
-def run_trackers(sequences, iou, write_dir):
+def run_trackers(sequences, iou, write_dir, zero_marked='devkit'):
     """Run both trackers on each (name, Scenario, gt rows, det rows); return result dicts."""
     results = []
     outputs = {}
@@ -117,7 +121,8 @@ def run_trackers(sequences, iou, write_dir):
     for (name, scenario, gt, det), tracker in runs:
         tracks = scenarios.track_rows(TRACKERS[tracker](), scenario)
         outputs.setdefault(name, {'gt': gt, 'det': det})[tracker] = tracks
-        results.append({'sequence': name, 'tracker': tracker, **evaluate(gt, tracks, iou)})
+        results.append({'sequence': name, 'tracker': tracker,
+                        **evaluate(gt, tracks, iou, zero_marked)})
     if write_dir:
         with atomic_output_dir(write_dir) as staging:
             for name, files in outputs.items():
@@ -173,17 +178,18 @@ def main(argv=None):
     if args.pred:
         gt = read(args.gt)
         results = [{'sequence': args.pred.stem, 'tracker': '-',
-                    **evaluate(gt, read(args.pred), args.iou)}]
+                    **evaluate(gt, read(args.pred), args.iou, args.zero_marked)}]
     elif args.det:
         gt, det = read(args.gt), read(args.det)
         last_frame = int(max(gt[:, 0].max(), det[:, 0].max()))
         scenario = scenarios.Scenario(args.det.stem, args.fps[0], None,
                                       frames_from_detections(det, args.fps[0], last_frame))
-        results = run_trackers([(args.det.stem, scenario, gt, det)], args.iou, args.write_dir)
+        results = run_trackers([(args.det.stem, scenario, gt, det)], args.iou, args.write_dir,
+                               args.zero_marked)
     else:
         names = scenarios.SCENARIOS if args.scenario == 'all' else [args.scenario]
         results = run_trackers(scenario_sequences(names, args.fps or (7, 30), args.seed),
-                               args.iou, args.write_dir)
+                               args.iou, args.write_dir, args.zero_marked)
     if args.json:
         print(json.dumps([{key: None if _is_nan(value) else value
                            for key, value in result.items()} for result in results]))

@@ -134,3 +134,72 @@ def test_read_errors_name_the_line(tmp_path, text, message):
     with pytest.raises(ValueError, match=message) as error:
         read_mot(path)
     assert str(path) in str(error.value)
+
+
+def test_a_previous_match_stays_a_candidate_whatever_the_row_order():
+    # gt 1 and 2 were both last matched to hypothesis 10; in frame 3 hypothesis 10 still
+    # overlaps gt 2 (IoU 0.6) and not gt 1. Whichever gt row comes first, gt 2 keeps 10: no
+    # switch (py-motmetrics agrees). Before, gt 1 first took 10 out of the running: IDSW 1.
+    gt = np.array([[1, 1, 0, 0, 10, 10, 1], [2, 2, 100, 0, 10, 10, 1],
+                   [3, 1, 0, 0, 10, 10, 1], [3, 2, 100, 0, 10, 10, 1]], float)
+    pred = np.array([[1, 10, 0, 0, 10, 10, 1], [2, 10, 100, 0, 10, 10, 1],
+                     [3, 10, 102.5, 0, 10, 10, 1], [3, 11, 100, 0, 10, 10, 1]], float)
+    for rows in (gt, gt[[0, 1, 3, 2]]):
+        result = evaluate(rows, pred)
+        assert (result['id_switches'], result['mota']) == (0, 0.5)
+
+
+def _random_sequence(rng, frames=30, objects=5):
+    """Return gt and noisy, sometimes swapped, sometimes missing predictions as MOT rows."""
+    gt, pred = [], []
+    start = rng.uniform(0, 200, (objects, 2))
+    velocity = rng.uniform(-6, 6, (objects, 2))
+    for frame in range(1, frames + 1):
+        ids = np.arange(1, objects + 1)
+        for index in rng.permutation(objects):
+            if rng.random() < 0.1:
+                continue  # not in this frame
+            x, y = start[index] + velocity[index] * frame
+            gt.append([frame, ids[index], x, y, 30, 30, 1])
+            if rng.random() < 0.15:
+                continue  # missed
+            track = ids[index] + 100 * (frame > frames // 2 and index == 0)  # a switch
+            jitter = rng.normal(0, 4, 2)
+            pred.append([frame, track, x + jitter[0], y + jitter[1], 30, 30, 1])
+        for extra in range(rng.poisson(0.3)):  # false positives, ids unique per frame
+            pred.append([frame, 1000 + 10 * frame + extra, *rng.uniform(0, 250, 2), 30, 30, 1])
+    return np.array(gt), np.array(pred)
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_metrics_agree_with_py_motmetrics_on_random_sequences(seed):
+    mm = pytest.importorskip('motmetrics')
+    gt, pred = _random_sequence(np.random.default_rng(seed))
+    accumulator = mm.MOTAccumulator(auto_id=True)
+    for frame in range(1, int(gt[:, 0].max()) + 1):
+        g, p = gt[gt[:, 0] == frame], pred[pred[:, 0] == frame]
+        # motmetrics' own iou_matrix uses np.asfarray (gone in numpy 2): the same distances.
+        distance = 1 - iou_matrix(g[:, 2:6], p[:, 2:6])
+        distance[distance > 0.5] = np.nan
+        accumulator.update(g[:, 1].astype(int), p[:, 1].astype(int), distance)
+    names = ['mota', 'motp', 'idf1', 'idp', 'idr', 'num_switches', 'num_fragmentations']
+    theirs = mm.metrics.create().compute(accumulator, metrics=names, name='run').iloc[0]
+    ours = evaluate(gt, pred)
+    assert ours['id_switches'] == theirs['num_switches']
+    assert ours['fragmentations'] == theirs['num_fragmentations']
+    for name in ('mota', 'idf1', 'idp', 'idr'):
+        assert ours[name] == pytest.approx(theirs[name], abs=1e-12), name
+    # motmetrics' MOTP is the mean distance (1 - IoU); ours is the mean IoU.
+    assert ours['motp'] == pytest.approx(1 - theirs['motp'], abs=1e-12)
+
+
+def test_zero_marked_rows_under_the_devkit_and_the_trackeval_conventions():
+    gt = np.array([[1, 1, 0, 0, 10, 10, 1], [1, 2, 50, 0, 10, 10, 0]], float)
+    pred = np.array([[1, 7, 0, 0, 10, 10, 1], [1, 8, 50, 0, 10, 10, 1]], float)
+    devkit = evaluate(gt, pred)
+    trackeval = evaluate(gt, pred, zero_marked='trackeval')
+    assert (devkit['gt'], devkit['predictions'], devkit['false_positives']) == (1, 1, 0)
+    assert (trackeval['gt'], trackeval['predictions'], trackeval['false_positives']) == (1, 2, 1)
+    assert devkit['mota'] == 1.0 and trackeval['mota'] == 0.0
+    with pytest.raises(ValueError, match='zero_marked must be one of'):
+        evaluate(gt, pred, zero_marked='motchallenge')
