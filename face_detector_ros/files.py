@@ -12,6 +12,23 @@ class OutputExistsError(FileExistsError):
     """An output path that already holds something; the tools exit with status 2 on it."""
 
 
+class OutputOverlapError(OutputExistsError):
+    """An output path that is, contains or lies inside an input: writing it would lose data."""
+
+
+def check_apart(output, inputs):
+    """Raise OutputOverlapError if `output` is, contains or lies inside one of `inputs`."""
+    target = Path(output).resolve()
+    for source in inputs:
+        source = Path(source).resolve()
+        if target == source or source.is_relative_to(target) or target.is_relative_to(source):
+            relation = ('is' if target == source else
+                        'contains' if source.is_relative_to(target) else 'lies inside')
+            raise OutputOverlapError(f'output {output} {relation} the input {source}: '
+                                     'replacing it would destroy the input; choose an output '
+                                     'outside every input')
+
+
 # The repository root when running from a checkout or an editable install.
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,14 +72,16 @@ def default_params_file():
 
 
 @contextlib.contextmanager
-def atomic_output_dir(path, overwrite=False):
+def atomic_output_dir(path, overwrite=False, inputs=()):
     """
     Yield a temporary directory that becomes `path` only if the block completes.
 
     The temporary directory is a sibling of `path` (same file system, so the final rename is
-    atomic); on any exception it is removed and `path` is left as it was.
+    atomic); on any exception it is removed and `path` is left as it was. An output that is,
+    contains or lies inside one of `inputs` is refused (OutputOverlapError), overwrite or not.
     """
     path = Path(path)
+    check_apart(path, inputs)
     if path.exists() and not overwrite:
         if not path.is_dir() or any(path.iterdir()):
             raise OutputExistsError(f'output {path} already exists and is not empty; '

@@ -113,7 +113,8 @@ def write_filtered_voc(args, samples, face_filter, description):
     bad = BadInputs(args.skip_bad)
     reasons = Counter()
     images_in = faces_in = faces_kept = 0
-    with atomic_output_dir(args.output, overwrite=args.overwrite) as staging:
+    inputs = [args.root, *filter(None, [getattr(args, 'images', None)])]
+    with atomic_output_dir(args.output, overwrite=args.overwrite, inputs=inputs) as staging:
         writer = VocSetWriter(staging, args.output, args.copy_images)
         for list_name, relative, image_path, boxes, problems in progress(samples, description):
             images_in += 1

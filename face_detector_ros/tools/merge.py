@@ -80,7 +80,8 @@ def main(argv=None):
             classes += [name for name in read_labelmap(dataset / 'labelmap.prototxt')
                         if name not in classes]
     counts = {}
-    with atomic_output_dir(args.output, overwrite=args.overwrite) as staging:
+    with atomic_output_dir(args.output, overwrite=args.overwrite,
+                           inputs=args.datasets) as staging:
         for list_name in LIST_NAMES:
             pairs, sizes = merged_list(list_name, args.datasets, output)
             if not pairs:

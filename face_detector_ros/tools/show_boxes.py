@@ -264,7 +264,9 @@ def main(argv=None):
             stream.write(png)
         count, where = len(tiles), str(args.sheet)
     else:
-        with atomic_output_dir(args.output_dir, overwrite=args.overwrite) as staging:
+        inputs = [args.annotations, args.images or args.annotations]
+        with atomic_output_dir(args.output_dir, overwrite=args.overwrite,
+                               inputs=inputs) as staging:
             for image, _, name in drawn():
                 (staging / name).write_bytes(png_bytes(image))
                 count += 1

@@ -47,7 +47,8 @@ def main(argv=None):
     if not images:
         raise CliError(f'no images in {args.dataset}')
     parts = dict(zip(('train', 'test'), split_items(images, args.test_fraction, args.seed)))
-    with atomic_output_dir(args.output, overwrite=args.overwrite) as staging:
+    with atomic_output_dir(args.output, overwrite=args.overwrite,
+                           inputs=[args.dataset]) as staging:
         for names_file in sorted(args.dataset.glob('*.names')):
             shutil.copyfile(names_file, staging / names_file.name)
         for part, stems in parts.items():

@@ -114,7 +114,8 @@ def main(argv=None):
     if not classes:
         raise CliError('no boxes and no --classes: nothing to name the classes by')
     counts, unknown, clipped, degenerate, stems = Counter(), Counter(), 0, [], set()
-    with atomic_output_dir(args.output, overwrite=args.overwrite) as staging:
+    with atomic_output_dir(args.output, overwrite=args.overwrite,
+                           inputs=[args.annotations, args.images]) as staging:
         for xml_path, annotation, image in progress(sources, 'writing'):
             if image.stem in stems:
                 bad.report(f'{xml_path}: a second annotation for image stem {image.stem!r}',

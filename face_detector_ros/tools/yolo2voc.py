@@ -54,7 +54,8 @@ def main(argv=None):
         raise CliError(f'no images in {args.yolo_dir}')
     bad = BadInputs(args.skip_bad)
     written = boxes_written = clipped = degenerate = unlabelled = 0
-    with atomic_output_dir(args.output, overwrite=args.overwrite) as staging:
+    with atomic_output_dir(args.output, overwrite=args.overwrite,
+                           inputs=[args.yolo_dir]) as staging:
         (staging / 'Annotations').mkdir()
         (staging / 'JPEGImages').mkdir()
         for stem, image in progress(images.items(), 'converting'):

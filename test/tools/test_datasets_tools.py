@@ -389,3 +389,26 @@ def test_darknet_config(tmp_path):
     (tmp_path / 'yolov3.cfg').write_text(CFG.replace('[yolo]', '[region]'))
     failed = run('darknet_config', tmp_path / 'refused', *args, expect=2)
     assert 'refusing' in failed.stderr and no_output(tmp_path / 'refused')
+
+
+def test_an_output_that_is_holds_or_lies_in_an_input_is_refused_even_with_overwrite(
+        mask_dataset, tmp_path):
+    # face-voc2yolo g/ann g/img g --overwrite used to replace g, wiping ann/ and img/.
+    (tmp_path / 'images' / 'obj.names').write_text('good\nbad\n')
+    for index in range(3):  # YOLO labels beside the images, for yolo2voc and split
+        (tmp_path / 'images' / f'maksssksksss{index}.txt').write_text('0 0.5 0.5 0.2 0.2\n')
+    before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob('*'))
+    cases = [
+        ('voc2yolo', [tmp_path / 'annotations', tmp_path / 'images', tmp_path], 'contains'),
+        ('voc2yolo', [tmp_path / 'annotations', tmp_path / 'images', tmp_path / 'images'],
+         ' is the input'),
+        ('yolo2voc', [tmp_path / 'images', tmp_path / 'images' / 'voc'], 'lies inside'),
+        ('split', [tmp_path / 'images', tmp_path], 'contains'),
+        ('merge', [tmp_path / 'annotations', tmp_path / 'annotations'], ' is the input'),
+        ('show_boxes', [tmp_path / 'annotations', '--images', tmp_path / 'images',
+                        '--output-dir', tmp_path], 'contains'),
+    ]
+    for module, args, relation in cases:
+        result = run(module, *args, '--overwrite', expect=2)
+        assert relation in result.stderr and 'destroy the input' in result.stderr, result.stderr
+    assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob('*')) == before
