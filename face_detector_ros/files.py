@@ -71,6 +71,14 @@ def default_params_file():
     return share_dir() / 'config' / 'face_detector.yaml'
 
 
+def plain_file_name(name, option):
+    """Return `name` if it names a file inside a folder (no separators, not . or ..)."""
+    if not name or name in ('.', '..') or '/' in name or '\\' in name or '\0' in name:
+        raise ValueError(f'{option} {name!r} must be a plain file name, without folders: files '
+                         'are written inside the output folder only')
+    return name
+
+
 @contextlib.contextmanager
 def atomic_output_dir(path, overwrite=False, inputs=()):
     """

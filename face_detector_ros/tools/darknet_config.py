@@ -7,7 +7,7 @@ import sys
 from face_detector_ros.datasets.annotations import DatasetError
 from face_detector_ros.datasets.darknet import data_text, patch_yolo_cfg, TrainingSettings
 from face_detector_ros.datasets.yolo import read_names, write_names
-from face_detector_ros.files import atomic_output_dir
+from face_detector_ros.files import atomic_output_dir, plain_file_name
 from face_detector_ros.tools.cli import CliError, console_main
 
 
@@ -43,6 +43,7 @@ def parse_args(argv):
 def main(argv=None):
     """Write the darknet training files."""
     args = parse_args(argv)
+    plain_file_name(args.name, '--name')
     names = (read_names(args.names) if args.names else
              [name.strip() for name in args.classes.split(',') if name.strip()])
     if not names:

@@ -10,7 +10,7 @@ from face_detector_ros.datasets.filters import clip_box
 from face_detector_ros.datasets.images import image_index, image_size
 from face_detector_ros.datasets.voc import read_voc_xml
 from face_detector_ros.datasets.yolo import write_names, write_yolo_txt
-from face_detector_ros.files import atomic_output_dir
+from face_detector_ros.files import atomic_output_dir, plain_file_name
 from face_detector_ros.tools._datasets import (
     BadInputs,
     MASK_ARTICLE_CLASSES,
@@ -48,7 +48,9 @@ def parse_args(argv):
     parser.add_argument('--link', action='store_true',
                         help='hard-link the images instead of copying them (same file system)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUTPUT')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    plain_file_name(args.names_file, '--names-file')
+    return args
 
 
 def parse_mapping(items):

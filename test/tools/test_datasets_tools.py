@@ -412,3 +412,19 @@ def test_an_output_that_is_holds_or_lies_in_an_input_is_refused_even_with_overwr
         result = run(module, *args, '--overwrite', expect=2)
         assert relation in result.stderr and 'destroy the input' in result.stderr, result.stderr
     assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob('*')) == before
+
+
+def test_file_names_that_would_leave_the_output_folder_are_refused(mask_dataset, tmp_path):
+    (tmp_path / 'yolov3.cfg').write_text(CFG)
+    (tmp_path / 'train.txt').write_text('/x/a.jpg\n')
+    args = ['--cfg', tmp_path / 'yolov3.cfg', '--train', tmp_path / 'train.txt',
+            '--valid', tmp_path / 'train.txt', '--classes', 'good,bad']
+    for name in ('../../x', '..', 'a/b'):
+        result = run('darknet_config', tmp_path / 'darknet', *args, '--name', name, expect=1)
+        assert '--name' in result.stderr and 'plain file name' in result.stderr
+    annotations, images = mask_dataset
+    result = run('voc2yolo', annotations, images, tmp_path / 'yolo', '--names-file',
+                 '../x.names', expect=1)
+    assert '--names-file' in result.stderr and 'plain file name' in result.stderr
+    assert no_output(tmp_path / 'darknet') and no_output(tmp_path / 'yolo')
+    assert not (tmp_path / 'x.names').exists() and not (tmp_path.parent / 'x.data').exists()
