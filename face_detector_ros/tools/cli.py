@@ -2,6 +2,7 @@
 
 import functools
 from pathlib import Path
+import signal
 import sys
 
 from face_detector_ros.files import OutputExistsError
@@ -16,6 +17,8 @@ def console_main(func):
     @functools.wraps(func)
     def wrapper(argv=None):
         prog = Path(sys.argv[0]).name
+        # SIGTERM unwinds like Ctrl-C, so partial outputs are removed on the way out.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             return func(argv) or 0
         except (CliError, OutputExistsError) as error:
@@ -27,4 +30,10 @@ def console_main(func):
         except KeyboardInterrupt:
             print(f'{prog}: interrupted, no output written', file=sys.stderr)
             return 130
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     return wrapper
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -2,8 +2,10 @@
 
 import json
 from pathlib import Path
+import signal
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
@@ -146,3 +148,34 @@ def test_an_unreadable_file_is_skipped_with_a_warning_and_the_run_fails(media, t
     assert lines[-1].endswith(': error: 1 of 3 file(s) could not be read (warnings above); '
                               'the others were processed')
     assert '2 image(s) or frame(s) from 2 file(s), 1 face(s)' in result.stderr
+
+
+@pytest.mark.parametrize('signal_number', [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_mid_run_leaves_no_partial_output(media, tmp_path, signal_number):
+    # SIGTERM left a .partial folder with a truncated PNG; it now unwinds as Ctrl-C does.
+    video = tmp_path / 'long.avi'
+    frame = cv2.imread(str(media / 'astronaut.png'))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 10, (512, 512))
+    for _ in range(300):
+        writer.write(frame)
+    writer.release()
+    out = tmp_path / 'out'
+    command = [sys.executable, '-m', 'face_detector_ros.tools.detect', str(video),
+               '--output-dir', str(out)]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        # Wait until annotated frames are being written into the staging folder.
+        deadline = time.monotonic() + 60
+        while not any(tmp_path.glob('.out.partial-*/*.png')):
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+            time.sleep(0.05)
+        process.send_signal(signal_number)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130 and 'interrupted, no output written' in stderr, stderr
+    assert 'Traceback' not in stderr
+    assert not out.exists() and not list(tmp_path.glob('.out*'))
