@@ -57,10 +57,14 @@ def parse_args(argv):
                         help='skip missing or unreadable images (default: error)')
     parser.add_argument('--overwrite', action='store_true', help='replace existing output')
     args = parser.parse_args(argv)
-    for flag, value, least in (('--limit', args.limit, 1), ('--columns', args.columns, 1),
-                               ('--thumb-size', args.thumb_size, 16)):
+    # The upper bounds keep a contact sheet within memory (64 x 2048 px wide at most).
+    for flag, value, least, most in (('--limit', args.limit, 1, None),
+                                     ('--columns', args.columns, 1, 64),
+                                     ('--thumb-size', args.thumb_size, 16, 2048)):
         if value is not None and value < least:
             raise CliError(f'{flag} {value}: must be at least {least}')
+        if value is not None and most is not None and value > most:
+            raise CliError(f'{flag} {value}: must be at most {most}')
     return args
 
 
@@ -124,6 +128,10 @@ def json_items(path, base):
                      for detection in record['detections']]
         except (ValueError, KeyError, TypeError) as error:
             raise CliError(f'{path}:{number}: not a face-detect JSON line ({error})') from None
+        for box, score in boxes:
+            if not all(math.isfinite(v) for v in (box.x1, box.y1, box.x2, box.y2, score)):
+                raise CliError(f'{path}:{number}: a box or score is not a finite number: '
+                               f'{[box.x1, box.y1, box.x2, box.y2]}, {score}')
         if not source.is_absolute():
             source = (base or path.parent) / source
         title = source.name if is_image(source) else f'{source.name}#{frame}'
@@ -146,11 +154,15 @@ def load_image(path, frame):
 def draw(image, boxes, colours):
     """Draw boxes (Box or (Box, score)) with their labels on `image` in place."""
     thickness = max(1, round(max(image.shape[:2]) / 400))
+    height_px, width_px = image.shape[:2]
     for item in boxes:
         box, score = item if isinstance(item, tuple) else (item, None)
         colour = colours[box.label]
-        top_left = (round(box.x1), round(box.y1))
-        cv2.rectangle(image, top_left, (round(box.x2), round(box.y2)), colour, thickness)
+        # Clipped just outside the image: far-off coordinates overflow OpenCV's int32 maths.
+        x1, x2 = (int(np.clip(round(v), -1, width_px)) for v in (box.x1, box.x2))
+        y1, y2 = (int(np.clip(round(v), -1, height_px)) for v in (box.y1, box.y2))
+        top_left = (x1, y1)
+        cv2.rectangle(image, top_left, (x2, y2), colour, thickness)
         text = box.label if score is None else f'{box.label} {score:.2f}'
         scale = 0.4 * thickness
         (width, height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)

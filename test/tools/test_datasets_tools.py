@@ -1,5 +1,6 @@
 """Every dataset tool end to end through `python -m`, on small datasets the tests write."""
 
+import json
 from pathlib import Path
 import subprocess
 import sys
@@ -346,12 +347,30 @@ def test_show_boxes_output_names_are_unique(tmp_path):
     assert cv2.imread(str(drawn / 'clip_2.png'))[20, 20] == pytest.approx([160] * 3, abs=8)
 
 
-@pytest.mark.parametrize('flag, value', [('--limit', 0), ('--columns', 0),
-                                         ('--thumb-size', 8)])
-def test_show_boxes_refuses_useless_sizes(mask_dataset, tmp_path, flag, value):
+@pytest.mark.parametrize('flag, value, bound', [
+    ('--limit', 0, 'at least'), ('--columns', 0, 'at least'), ('--thumb-size', 8, 'at least'),
+    ('--thumb-size', 100000, 'at most'), ('--columns', 1000, 'at most')])
+def test_show_boxes_refuses_useless_sizes(mask_dataset, tmp_path, flag, value, bound):
+    # --thumb-size 100000 ran out of memory.
     failed = run('show_boxes', mask_dataset[0], '--sheet', tmp_path / 's.png', flag, value,
                  expect=2)
-    assert f'{flag} {value}: must be at least' in failed.stderr
+    assert f'{flag} {value}: must be {bound}' in failed.stderr
+
+
+def test_show_boxes_draws_far_off_boxes_and_names_the_line_of_a_nan_box(tmp_path):
+    photo = image(tmp_path / 'x.png')
+    far = {'source': str(photo), 'frame': 0, 'detections': [
+        {'bbox': [-5e12, 10, 3e12, 20], 'score': 0.9, 'label': 'face'},
+        {'bbox': [10, 10, 30, 30], 'score': 0.8, 'label': 'face'}]}
+    (tmp_path / 'far.jsonl').write_text(json.dumps(far) + '\n')
+    # Coordinates beyond int32 crashed in cv2.rectangle.
+    run('show_boxes', tmp_path / 'far.jsonl', '--output-dir', tmp_path / 'drawn')
+    assert cv2.imread(str(tmp_path / 'drawn' / 'x.png')).shape == (48, 64, 3)
+    nan = dict(far, detections=[{'bbox': [float('nan'), 1, 2, 3], 'score': 0.5}])
+    (tmp_path / 'nan.jsonl').write_text('\n' + json.dumps(nan) + '\n')
+    failed = run('show_boxes', tmp_path / 'nan.jsonl', '--output-dir', tmp_path / 'n', expect=2)
+    assert f'{tmp_path / "nan.jsonl"}:2: a box or score is not a finite number' in failed.stderr
+    assert no_output(tmp_path / 'n')
 
 
 CFG = """[net]
