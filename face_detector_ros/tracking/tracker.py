@@ -20,27 +20,9 @@ from scipy.optimize import linear_sum_assignment
 
 LOGGER = logging.getLogger(__name__)
 
-# Rows of the state matrix, one column per track (so each field of all tracks is one
-# contiguous vector, which keeps numpy's per-call cost low for a handful of faces): centre and
-# its velocity (pixels, pixels/s), the centre covariance shared by x and y (P00 position, P01
-# cross term, P11 velocity), the box area (exp of the log width and height, refreshed on each
-# update: the noise of the prediction and of the detection scale with it), the log width and
-# height with their variance, the last matched score, the stamps of the first and the last
-# detection, the number of detections, the label code and 1 once confirmed.
-(CX, CY, VX, VY, P00, P01, P11, AREA, LOG_W, LOG_H, P_SIZE, SCORE, BORN, SEEN, HITS, LABEL,
- CONFIRMED) = range(17)
-NUM_FIELDS = 17
-
 # Cost of an impossible match: larger than any sum of feasible costs, so the assignment first
 # maximises the number of feasible matches, then minimises their cost.
 INFEASIBLE = 1e9
-
-# Maps a box's x1, y1, x2, y2 to its centre, width and height (exactly: halves and differences).
-CORNERS_TO_CENTRE_SIZE = np.array([[0.5, 0, 0.5, 0], [0, 0.5, 0, 0.5], [-1, 0, 1, 0],
-                                   [0, -1, 0, 1]])
-
-# Label codes are multiplied by this in the size gate, so different labels never pass it.
-LABEL_SPACING = 1e4
 
 # Track ids are positive int32 values (Detection2D.id strings, MOTChallenge files, other
 # languages' ints), wrapping from MAX_TRACK_ID back to 1. A node takes its first id from the
@@ -141,17 +123,13 @@ class CentroidTracker:
         self.rejected_boxes = 0  # invalid detections ignored since construction
         self.resets = 0          # resets caused by a stamp going backwards
         self._next_id = _track_ids(first_id)  # survives resets: ids are never reused
-        # Prediction x' = F x + Q area on the rows up to P11, as one product with the area row:
-        # x' = dynamics @ x[:AREA + 1]; F and Q are set from dt on each prediction.
-        self._dynamics = np.eye(P11 + 1, AREA + 1)
-        self._label_codes = {}
+        self._label_codes = {}  # label -> code; the tracks and detections carry codes
         self.reset()
 
     def reset(self):
         """Forget all tracks (ids already given are still never reused)."""
-        self._state = np.empty((NUM_FIELDS, 0))
-        self._ids = []       # str for confirmed tracks, None while tentative
-        self._labels = []
+        self._tracks = _Tracks.empty()
+        self._ids = []  # str for confirmed tracks, None while tentative
         self._stamp = None
 
     def update(self, boxes, scores, labels, stamp):
@@ -180,159 +158,238 @@ class CentroidTracker:
         self._stamp = stamp
 
         detections = self._detections(boxes, scores, labels)
-        seen = self._state[SEEN]
+        seen = self._tracks.seen
         if len(seen) and stamp - seen.min() > self.max_age:
             self._keep(stamp - seen <= self.max_age)
-        # Sizes changed in the last correction: refresh the area that the noise scales with.
-        log_area = self._state[LOG_W] + self._state[LOG_H]
-        np.exp(log_area, out=self._state[AREA])
-        self._predict(dt)
-        rows, cols, variance = self._associate(detections, log_area)
-        self._correct(rows, detections.take(cols, axis=1), variance.take(rows), stamp)
-        if len(cols) < detections.shape[1]:
-            unmatched = np.ones(detections.shape[1], dtype=bool)
+        area = self._tracks.area()  # box areas in pixels^2: the noises scale with them
+        self._predict(dt, area)
+        rows, cols, innovation_variance = self._associate(detections, area)
+        self._correct(rows, detections.take(cols), innovation_variance[rows], stamp)
+        if len(cols) < len(detections.score):
+            unmatched = np.ones(len(detections.score), dtype=bool)
             unmatched[cols] = False
-            self._spawn(detections[:, unmatched], stamp)
+            self._spawn(detections.take(unmatched), stamp)
         if None in self._ids:
             # A tentative track that misses a frame is dropped: one-frame false positives vanish.
-            self._keep((self._state[CONFIRMED] > 0) | (self._state[SEEN] == stamp))
+            self._keep(self._tracks.confirmed | (self._tracks.seen == stamp))
         return self._confirmed_tracks(stamp)
 
     def _detections(self, boxes, scores, labels):
-        """Return the valid detections as rows cx, cy, log w, log h, score, label code."""
+        """Return the valid detections: centres, log sizes, scores and label codes."""
         codes = [self._label_codes.setdefault(label, len(self._label_codes)) for label in labels]
         if not math.isfinite(boxes.sum() + scores.sum()):
             finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
             boxes = np.where(finite[:, None], boxes, 0.0)  # zero size: rejected below
-        detections = np.empty((6, len(boxes)))
-        np.matmul(CORNERS_TO_CENTRE_SIZE, boxes.T, out=detections[:4])
-        detections[4] = scores
-        detections[5] = codes
-        if not detections[2:4].min(initial=np.inf) > 0:  # boxes are checked when one is empty
-            valid = detections[2:4].min(axis=0) > 0
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+        size = boxes[:, 2:] - boxes[:, :2]
+        detections = _Detections(centre, size, scores, np.array(codes, dtype=int))
+        if not size.min(initial=np.inf) > 0:  # boxes are checked only when one is empty
+            valid = size.min(axis=1) > 0
             self.rejected_boxes += int(np.count_nonzero(~valid))
-            detections = detections[:, valid]
-        np.log(detections[2:4], out=detections[2:4])
+            detections = detections.take(valid)
+        np.log(detections.log_size, out=detections.log_size)
         return detections
 
-    def _predict(self, dt):
-        """Predict every track `dt` seconds ahead."""
-        state = self._state
-        if dt <= 0 or not state.shape[1]:
+    def _predict(self, dt, area):
+        """Predict every track `dt` seconds ahead (constant velocity, constant size)."""
+        tracks = self._tracks
+        if dt <= 0 or not len(tracks.score):
             return
-        # Constant velocity: x += v dt; P = F P F' + Q on the (P00, P01, P11) triplet, where Q
-        # is continuous white-noise acceleration scaled to each face's size (its area).
-        dynamics = self._dynamics
-        dynamics[CX, VX] = dynamics[CY, VY] = dynamics[P01, P11] = dt
-        dynamics[P00, P01] = 2 * dt
-        dynamics[P00, P11] = dt * dt
-        acceleration2 = self.acceleration_noise ** 2
-        dynamics[P00, AREA] = acceleration2 * dt ** 3 / 3
-        dynamics[P01, AREA] = acceleration2 * dt * dt / 2
-        dynamics[P11, AREA] = acceleration2 * dt
-        state[:P11 + 1] = dynamics @ state[:AREA + 1]
-        state[P_SIZE] += self.size_noise ** 2 * dt
+        # x = F x: the centre moves with its velocity.
+        tracks.centre += tracks.velocity * dt
+        # P = F P F' + Q, with Q the continuous white-noise acceleration, scaled to each face's
+        # size (its box area): a face accelerates by so many face sizes per second squared.
+        transition = np.array([[1.0, dt], [0.0, 1.0]])
+        acceleration = self.acceleration_noise ** 2 * np.array(
+            [[dt ** 3 / 3, dt * dt / 2], [dt * dt / 2, dt]])
+        tracks.covariance = kalman_predict(tracks.covariance, transition,
+                                           acceleration * area[:, None, None])
+        # The log sizes follow a random walk.
+        tracks.log_size_variance += self.size_noise ** 2 * dt
 
-    def _associate(self, detections, log_area):
+    def _associate(self, detections, area):
         """
         Match tracks to detections by optimal gated assignment.
 
-        `log_area` holds the tracks' log box areas. Return the matched track indices (in
-        increasing order), detection indices, and every track's innovation variance: the
+        `area` holds the tracks' box areas. Return the matched track indices (in increasing
+        order), detection indices, and every track's innovation variance S = H P H' + R: the
         variance of a detected centre around the predicted one (pixels^2, per axis).
         """
-        state = self._state
-        variance = state[P00] + self.measurement_noise ** 2 * state[AREA]
-        if not len(variance) or not detections.shape[1]:
+        tracks = self._tracks
+        innovation_variance = tracks.covariance[:, 0, 0] + self.measurement_noise ** 2 * area
+        if not len(tracks.score) or not len(detections.score):
             none = np.empty(0, dtype=int)
-            return none, none, variance
-        # Squared distances of every (track, detection) pair, x and y in one broadcast.
-        delta = detections[:2, None, :] - state[CX:CY + 1, :, None]
-        delta *= delta
-        distance2 = delta[0] + delta[1]
-        distance2 /= variance[:, None]
-        # One comparison gates both size and label: codes are spaced far beyond any log area.
-        key = LABEL_SPACING * state[LABEL] + log_area
-        detection_key = LABEL_SPACING * detections[5] + detections[2] + detections[3]
-        feasible = ((distance2 <= self.distance_gate ** 2)
-                    & (np.abs(detection_key - key[:, None]) <= 2 * math.log(self.size_gate)))
+            return none, none, innovation_variance
+        # Squared Mahalanobis distance of every (track, detection) pair: rows are tracks.
+        dx = np.subtract.outer(tracks.centre[:, 0], detections.centre[:, 0])
+        dy = np.subtract.outer(tracks.centre[:, 1], detections.centre[:, 1])
+        distance2 = dx * dx
+        distance2 += dy * dy
+        distance2 /= innovation_variance[:, None]
+        log_area_ratio = np.subtract.outer(tracks.log_size.sum(axis=1),
+                                           detections.log_size.sum(axis=1))
+        feasible = distance2 <= self.distance_gate ** 2
+        feasible &= np.abs(log_area_ratio, out=log_area_ratio) <= 2 * math.log(self.size_gate)
+        if len(self._label_codes) > 1:  # never match different labels
+            feasible &= np.equal.outer(tracks.label, detections.label)
         # When no track or detection has two candidates (separate faces, the usual frame) the
         # optimal assignment is every feasible pair and the solver is not needed. Dense gates
         # (more pairs than tracks or detections) cannot be one-to-one and are not listed.
         if np.count_nonzero(feasible) <= min(feasible.shape):
             rows, cols = np.nonzero(feasible)
             if len(set(rows.tolist())) == len(set(cols.tolist())) == len(rows):
-                return rows, cols, variance
+                return rows, cols, innovation_variance
         # Negative log-likelihood of the detection under the track's prediction: a coasting
         # track with a vague prediction does not steal a detection from a sharp one. Tentative
         # tracks pay the whole gate, so a confirmed track within its gate always wins.
-        track_cost = np.log(variance) + (1 - state[CONFIRMED]) * self.distance_gate ** 2
+        track_cost = np.log(innovation_variance) + np.where(tracks.confirmed, 0.0,
+                                                            self.distance_gate ** 2)
         cost = np.where(feasible, distance2 + track_cost[:, None], INFEASIBLE)
         rows, cols = linear_sum_assignment(cost)
         keep = feasible[rows, cols]
-        return rows[keep], cols[keep], variance
+        return rows[keep], cols[keep], innovation_variance
 
-    def _correct(self, rows, detections, variance, stamp):
-        """Update the tracks `rows` (increasing) with their detections and variances."""
+    def _correct(self, rows, detections, innovation_variance, stamp):
+        """Update the tracks `rows` (increasing) with their detections and innovation variances."""
         if not len(rows):
             return
-        # When every track matched (the usual frame) the state is updated in place.
-        every_track = len(rows) == self._state.shape[1]
-        tracks = self._state if every_track else self._state.take(rows, axis=1)
-        gain = tracks[P00:P01 + 1] / variance  # position and velocity gains
-        residual = detections[:2] - tracks[CX:CY + 1]
-        # (x, y, vx, vy) += (position gain, velocity gain) x residual
-        tracks[CX:VY + 1] += (gain[:, None] * residual).reshape(4, -1)
-        tracks[P11] -= gain[1] * tracks[P01]
-        tracks[P00:P01 + 1] *= 1 - gain[0]
-        gain_size = tracks[P_SIZE] / (tracks[P_SIZE] + self.measurement_noise ** 2)
-        tracks[LOG_W:LOG_H + 1] += gain_size * (detections[2:4] - tracks[LOG_W:LOG_H + 1])
-        tracks[P_SIZE] *= 1 - gain_size
-        tracks[SCORE] = detections[4]
-        tracks[SEEN] = stamp
-        tracks[HITS] += 1
+        tracks = self._tracks
+        # When every track matched (the usual frame) the arrays are updated in place.
+        rows = slice(None) if len(rows) == len(tracks.score) else rows
+        # Centre: y = z - H x, K = P H' / S, x += K y, P = (I - K H) P (H measures the position).
+        gain, tracks.covariance[rows] = kalman_update(tracks.covariance[rows],
+                                                      innovation_variance)
+        residual = detections.centre - tracks.centre[rows]
+        tracks.centre[rows] += gain[:, :1] * residual
+        tracks.velocity[rows] += gain[:, 1:] * residual
+        # Log sizes: the same for a state that is measured directly (H = 1, R = noise^2).
+        variance = tracks.log_size_variance[rows]
+        size_gain = variance / (variance + self.measurement_noise ** 2)
+        tracks.log_size[rows] += size_gain[:, None] * (detections.log_size - tracks.log_size[rows])
+        tracks.log_size_variance[rows] = (1 - size_gain) * variance
+        tracks.score[rows] = detections.score
+        tracks.seen[rows] = stamp
+        tracks.hits[rows] += 1
         if None in self._ids:
-            confirm = tracks[HITS] == self.min_hits  # hits grow by one: reached exactly once
-            tracks[CONFIRMED, confirm] = 1
-            for row in rows[confirm]:
+            rows = np.arange(len(tracks.score))[rows]
+            confirm = tracks.hits[rows] == self.min_hits  # hits grow by one: reached once
+            tracks.confirmed[rows[confirm]] = True
+            for row in rows[confirm].tolist():
                 self._ids[row] = str(next(self._next_id))
-        if not every_track:
-            self._state[:, rows] = tracks
 
     def _spawn(self, detections, stamp):
         """Start a tentative track (confirmed when `min_hits` is 1) on each detection."""
-        new = np.zeros((NUM_FIELDS, detections.shape[1]))
-        new[[CX, CY, LOG_W, LOG_H, SCORE, LABEL]] = detections
-        area = np.exp(detections[2] + detections[3])
-        new[P00] = self.measurement_noise ** 2 * area
-        new[P11] = self.initial_speed ** 2 * area
-        new[P_SIZE] = self.measurement_noise ** 2
-        new[BORN] = stamp
-        new[SEEN] = stamp
-        new[HITS] = 1
+        count = len(detections.score)
+        area = np.exp(detections.log_size.sum(axis=1))
+        covariance = np.zeros((count, 2, 2))
+        covariance[:, 0, 0] = self.measurement_noise ** 2 * area
+        covariance[:, 1, 1] = self.initial_speed ** 2 * area
         confirmed = self.min_hits <= 1
-        new[CONFIRMED] = confirmed
-        self._state = np.concatenate([self._state, new], axis=1)
-        self._ids.extend(str(next(self._next_id)) if confirmed else None
-                         for _ in range(detections.shape[1]))
-        labels = list(self._label_codes)
-        self._labels.extend(labels[int(code)] for code in detections[5])
+        new = _Tracks(centre=detections.centre, velocity=np.zeros((count, 2)),
+                      covariance=covariance, log_size=detections.log_size,
+                      log_size_variance=np.full(count, self.measurement_noise ** 2),
+                      score=detections.score, born=np.full(count, stamp),
+                      seen=np.full(count, stamp), hits=np.ones(count, dtype=int),
+                      label=detections.label, confirmed=np.full(count, confirmed))
+        self._tracks = self._tracks.concatenate(new)
+        self._ids.extend(str(next(self._next_id)) if confirmed else None for _ in range(count))
 
     def _keep(self, keep):
         """Keep only the tracks where `keep` is true."""
         if keep.all():
             return
-        self._state = self._state[:, keep]
+        self._tracks = self._tracks.take(keep)
         self._ids = list(itertools.compress(self._ids, keep))
-        self._labels = list(itertools.compress(self._labels, keep))
 
     def _confirmed_tracks(self, stamp):
-        tracks = []
-        for track_id, label, row in zip(self._ids, self._labels, self._state.T.tolist()):
+        tracks = self._tracks
+        names = list(self._label_codes)
+        rows = np.column_stack([tracks.centre, tracks.log_size, tracks.velocity, tracks.score,
+                                tracks.born, tracks.seen]).tolist()
+        confirmed = []
+        for track_id, row, hits, label in zip(self._ids, rows, tracks.hits.tolist(),
+                                              tracks.label.tolist()):
             if track_id is not None:
-                half_width, half_height = math.exp(row[LOG_W]) / 2, math.exp(row[LOG_H]) / 2
-                box = (row[CX] - half_width, row[CY] - half_height,
-                       row[CX] + half_width, row[CY] + half_height)
-                tracks.append(Track(track_id, label, box, row[SCORE], (row[VX], row[VY]),
-                                    int(row[HITS]), stamp - row[BORN], stamp - row[SEEN]))
-        return tracks
+                cx, cy, log_w, log_h, vx, vy, score, born, seen = row
+                half_width, half_height = math.exp(log_w) / 2, math.exp(log_h) / 2
+                box = (cx - half_width, cy - half_height, cx + half_width, cy + half_height)
+                confirmed.append(Track(track_id, names[label], box, score, (vx, vy), hits,
+                                       stamp - born, stamp - seen))
+        return confirmed
+
+
+def kalman_predict(covariance, transition, noise):
+    """Return the predicted covariances F P F' + Q of a stack of covariances P (N, n, n)."""
+    return transition @ covariance @ transition.T + noise
+
+
+def kalman_update(covariance, innovation_variance):
+    """
+    Return the gains and the corrected covariances for a measurement of the first state variable.
+
+    `covariance` is a stack of covariances P (N, n, n) and `innovation_variance` their
+    S = H P H' + R (N,), with H = [1, 0, ...]. The gain is K = P H' / S (N, n) and the
+    corrected covariance (I - K H) P.
+    """
+    gain = covariance[:, :, 0] / innovation_variance[:, None]
+    return gain, covariance - gain[:, :, None] * covariance[:, None, 0, :]
+
+
+@dataclasses.dataclass
+class _Detections:
+    """The valid detections of one image, one row per detection."""
+
+    centre: np.ndarray    # (M, 2) box centre x, y in pixels
+    log_size: np.ndarray  # (M, 2) log width and height in pixels
+    score: np.ndarray     # (M,)
+    label: np.ndarray     # (M,) label codes
+
+    def take(self, index):
+        """Return the detections selected by `index` (indices or a boolean mask)."""
+        return _Detections(self.centre[index], self.log_size[index], self.score[index],
+                           self.label[index])
+
+
+@dataclasses.dataclass
+class _Tracks:
+    """
+    The state of every track, one row per track.
+
+    Each track runs two Kalman filters: the box centre with its velocity (constant velocity;
+    x and y are independent with the same covariance, as their noises are the same) and the log
+    width and height (random walk, one variance for both).
+    """
+
+    centre: np.ndarray             # (N, 2) box centre x, y in pixels
+    velocity: np.ndarray           # (N, 2) velocity of the centre in pixels/s
+    covariance: np.ndarray         # (N, 2, 2) covariance of (position, velocity), per axis
+    log_size: np.ndarray           # (N, 2) log width and height in pixels
+    log_size_variance: np.ndarray  # (N,) variance of each log size
+    score: np.ndarray              # (N,) score of the last matched detection
+    born: np.ndarray               # (N,) stamp of the first detection
+    seen: np.ndarray               # (N,) stamp of the last detection
+    hits: np.ndarray               # (N,) number of detections (int)
+    label: np.ndarray              # (N,) label code
+    confirmed: np.ndarray          # (N,) bool, true once `min_hits` detections were matched
+
+    @classmethod
+    def empty(cls):
+        """Return no tracks."""
+        return cls(centre=np.empty((0, 2)), velocity=np.empty((0, 2)),
+                   covariance=np.empty((0, 2, 2)), log_size=np.empty((0, 2)),
+                   log_size_variance=np.empty(0), score=np.empty(0), born=np.empty(0),
+                   seen=np.empty(0), hits=np.empty(0, dtype=int), label=np.empty(0, dtype=int),
+                   confirmed=np.empty(0, dtype=bool))
+
+    def area(self):
+        """Return the box areas in pixels^2 (the noises scale with them)."""
+        return np.exp(self.log_size.sum(axis=1))
+
+    def take(self, index):
+        """Return the tracks selected by `index` (indices or a boolean mask)."""
+        return _Tracks(*(getattr(self, field.name)[index] for field in dataclasses.fields(self)))
+
+    def concatenate(self, other):
+        """Return these tracks followed by `other`."""
+        return _Tracks(*(np.concatenate([getattr(self, field.name), getattr(other, field.name)])
+                         for field in dataclasses.fields(self)))
