@@ -68,8 +68,11 @@ def patch_yolo_cfg(text, classes, settings=TrainingSettings(), source='cfg'):
     it: filters = (classes + 5) x the anchors of that layer (its mask; 3 in yolov3.cfg).
     Raises DatasetError, naming `source`, on a cfg without that structure.
     """
-    if settings.size % 32:
-        raise DatasetError(f'network size {settings.size} is not a multiple of 32')
+    if settings.size % 32 or settings.size <= 0:
+        raise DatasetError(f'network size {settings.size} is not a positive multiple of 32')
+    if settings.batch < 1 or settings.subdivisions < 1 or settings.batch % settings.subdivisions:
+        raise DatasetError(f'batch {settings.batch} and subdivisions {settings.subdivisions} '
+                           'must be positive, batch a multiple of subdivisions')
     preamble, sections = _sections(text)
     nets = [lines for name, lines in sections if name in ('net', 'network')]
     if len(nets) != 1 or sections[0][0] not in ('net', 'network'):
@@ -92,10 +95,12 @@ def patch_yolo_cfg(text, classes, settings=TrainingSettings(), source='cfg'):
                                f'[convolutional] section but [{previous[0]}]')
         mask, num = _get(yolo, 'mask'), _get(yolo, 'num')
         try:
-            anchors = len(mask.split(',')) if mask else int(num)
+            anchors = len([int(value) for value in mask.split(',')]) if mask else int(num)
         except (TypeError, ValueError):
-            raise DatasetError(f'{source}: [yolo] number {number} has neither mask nor num') \
-                from None
+            raise DatasetError(f'{source}: [yolo] number {number} needs mask = comma-separated '
+                               f'anchor indices or num, found mask {mask!r}') from None
+        if anchors < 1:
+            raise DatasetError(f'{source}: [yolo] number {number} has no anchors')
         _set(yolo, 'classes', classes)
         _set(previous[1], 'filters', (classes + 5) * anchors)
     lines = preamble + [line for _, section in sections for line in section]

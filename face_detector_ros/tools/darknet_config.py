@@ -48,6 +48,9 @@ def main(argv=None):
              [name.strip() for name in args.classes.split(',') if name.strip()])
     if not names:
         raise CliError('no class names')
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise CliError(f'class names given twice: {", ".join(repeated)}')
     for path in (args.cfg, args.train, args.valid):
         if not path.is_file():
             raise CliError(f'{path} does not exist')
@@ -55,6 +58,9 @@ def main(argv=None):
     try:
         cfg = patch_yolo_cfg(args.cfg.read_text(encoding='utf-8'), len(names), settings,
                              source=str(args.cfg))
+    except UnicodeDecodeError as error:
+        raise CliError(f'{args.cfg}: not a text cfg file ({error.reason} at byte '
+                       f'{error.start})') from None
     except DatasetError as error:
         raise CliError(f'{error}; refusing to patch it') from None
     output = args.output.resolve()

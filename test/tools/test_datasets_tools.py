@@ -447,3 +447,31 @@ def test_file_names_that_would_leave_the_output_folder_are_refused(mask_dataset,
     assert '--names-file' in result.stderr and 'plain file name' in result.stderr
     assert no_output(tmp_path / 'darknet') and no_output(tmp_path / 'yolo')
     assert not (tmp_path / 'x.names').exists() and not (tmp_path.parent / 'x.data').exists()
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--batch', '0', '--subdivisions', '0'], 'must be positive, batch a multiple'),
+    (['--batch', '64', '--subdivisions', '5'], 'must be positive, batch a multiple'),
+    (['--size', '0'], 'not a positive multiple of 32'),
+    (['--classes', 'good,bad,good'], 'class names given twice: good'),
+    (['--cfg-text', 'mask=1,x'], 'needs mask = comma-separated anchor indices'),
+    (['--cfg-bytes'], 'not a text cfg file'),
+])
+def test_darknet_config_refuses_bad_settings_and_files(tmp_path, extra, message):
+    cfg = tmp_path / 'yolov3.cfg'
+    if extra == ['--cfg-bytes']:
+        cfg.write_bytes(b'\xff\xfe\x00binary')
+        extra = []
+    elif extra[0] == '--cfg-text':
+        cfg.write_text(CFG.replace('mask = 0,1,2', extra[1]).replace('mask=0,1,2', extra[1]))
+        extra = []
+    else:
+        cfg.write_text(CFG)
+    (tmp_path / 'train.txt').write_text('/x/a.jpg\n')
+    args = ['--cfg', cfg, '--train', tmp_path / 'train.txt', '--valid', tmp_path / 'train.txt']
+    if '--classes' not in extra:
+        args += ['--classes', 'good,bad']
+    failed = run('darknet_config', tmp_path / 'darknet', *args, *extra, expect=2)
+    assert message in failed.stderr and (message != 'not a text cfg file' or str(cfg) in
+                                         failed.stderr)
+    assert no_output(tmp_path / 'darknet')
