@@ -12,21 +12,21 @@ class OutputExistsError(FileExistsError):
     """An output path that already holds something; the tools exit with status 2 on it."""
 
 
-class OutputOverlapError(OutputExistsError):
-    """An output path that is, contains or lies inside an input: writing it would lose data."""
+class UnsafeOutputError(OutputExistsError):
+    """An output that would destroy an input, or a file name that would leave its folder."""
 
 
 def check_apart(output, inputs):
-    """Raise OutputOverlapError if `output` is, contains or lies inside one of `inputs`."""
+    """Raise UnsafeOutputError if `output` is, contains or lies inside one of `inputs`."""
     target = Path(output).resolve()
     for source in inputs:
         source = Path(source).resolve()
         if target == source or source.is_relative_to(target) or target.is_relative_to(source):
             relation = ('is' if target == source else
                         'contains' if source.is_relative_to(target) else 'lies inside')
-            raise OutputOverlapError(f'output {output} {relation} the input {source}: '
-                                     'replacing it would destroy the input; choose an output '
-                                     'outside every input')
+            raise UnsafeOutputError(f'output {output} {relation} the input {source}: '
+                                    'replacing it would destroy the input; choose an output '
+                                    'outside every input')
 
 
 # The repository root when running from a checkout or an editable install.
@@ -74,8 +74,8 @@ def default_params_file():
 def plain_file_name(name, option):
     """Return `name` if it names a file inside a folder (no separators, not . or ..)."""
     if not name or name in ('.', '..') or '/' in name or '\\' in name or '\0' in name:
-        raise ValueError(f'{option} {name!r} must be a plain file name, without folders: files '
-                         'are written inside the output folder only')
+        raise UnsafeOutputError(f'{option} {name!r} must be a plain file name, without '
+                                'folders: files are written inside the output folder only')
     return name
 
 
@@ -86,7 +86,7 @@ def atomic_output_dir(path, overwrite=False, inputs=()):
 
     The temporary directory is a sibling of `path` (same file system, so the final rename is
     atomic); on any exception it is removed and `path` is left as it was. An output that is,
-    contains or lies inside one of `inputs` is refused (OutputOverlapError), overwrite or not.
+    contains or lies inside one of `inputs` is refused (UnsafeOutputError), overwrite or not.
     """
     path = Path(path)
     check_apart(path, inputs)

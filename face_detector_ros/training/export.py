@@ -203,6 +203,12 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.int8 and not args.images:
         parser.error('--int8 needs --images for calibration')
+    if not 0.0 <= args.score_threshold <= 1.0:  # also refuses nan
+        raise cli.CliError(f'--score-threshold {args.score_threshold} is not in [0, 1]')
+    if args.samples < 1 or args.calibration_size < 1:
+        raise cli.CliError(f'--samples {args.samples} and --calibration-size '
+                           f'{args.calibration_size} must be at least 1')
+    files.plain_file_name(args.name, '--name')
     return args
 
 

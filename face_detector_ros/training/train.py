@@ -63,6 +63,16 @@ def parse_args(argv):
             parser.error(f'--{name.replace("_", "-")} must be positive')
     if args.batch_size < 2:
         parser.error('--batch-size must be at least 2 (BatchNorm needs it)')
+    # `not` catches nan too: it trained to a loss of nan and exited 0.
+    for name, value, low, high in (('lr', args.lr, 0.0, 10.0),
+                                   ('weight_decay', args.weight_decay, 0.0, 1.0),
+                                   ('width', args.width, 0.05, 4.0)):
+        if not (low < value <= high if name != 'weight_decay' else low <= value <= high):
+            parser.error(f'--{name.replace("_", "-")} {value} is not in '
+                         f'{"[" if name == "weight_decay" else "("}{low:g}, {high:g}]')
+    if args.warmup < 0 or args.workers < 0 or not 32 <= args.input_size <= 2048:
+        parser.error(f'--warmup {args.warmup} and --workers {args.workers} must not be '
+                     f'negative, --input-size {args.input_size} must be in [32, 2048]')
     return args
 
 

@@ -439,11 +439,11 @@ def test_file_names_that_would_leave_the_output_folder_are_refused(mask_dataset,
     args = ['--cfg', tmp_path / 'yolov3.cfg', '--train', tmp_path / 'train.txt',
             '--valid', tmp_path / 'train.txt', '--classes', 'good,bad']
     for name in ('../../x', '..', 'a/b'):
-        result = run('darknet_config', tmp_path / 'darknet', *args, '--name', name, expect=1)
+        result = run('darknet_config', tmp_path / 'darknet', *args, '--name', name, expect=2)
         assert '--name' in result.stderr and 'plain file name' in result.stderr
     annotations, images = mask_dataset
     result = run('voc2yolo', annotations, images, tmp_path / 'yolo', '--names-file',
-                 '../x.names', expect=1)
+                 '../x.names', expect=2)
     assert '--names-file' in result.stderr and 'plain file name' in result.stderr
     assert no_output(tmp_path / 'darknet') and no_output(tmp_path / 'yolo')
     assert not (tmp_path / 'x.names').exists() and not (tmp_path.parent / 'x.data').exists()

@@ -227,3 +227,26 @@ def test_one_line_error_without_torch():
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         'face_detector_ros.training needs PyTorch, which is not installed: pip install .[train]']
+
+
+@pytest.mark.parametrize('tool, extra, message', [
+    ('train', ['--lr', 'nan'], '--lr nan is not in (0, 10]'),
+    ('train', ['--lr', '-1'], '--lr -1.0 is not in (0, 10]'),
+    ('train', ['--weight-decay', 'inf'], '--weight-decay inf is not in [0, 1]'),
+    ('train', ['--width', '0'], '--width 0.0 is not in (0.05, 4]'),
+    ('train', ['--input-size', '0'], '--input-size 0 must be in [32, 2048]'),
+    ('export', ['--score-threshold', '7'], '--score-threshold 7.0 is not in [0, 1]'),
+    ('export', ['--score-threshold', 'nan'], '--score-threshold nan is not in [0, 1]'),
+    ('export', ['--samples', '0'], '--samples 0 and --calibration-size 300 must be at least 1'),
+    ('export', ['--name', '../x'], "--name '../x' must be a plain file name"),
+])
+def test_settings_out_of_range_are_refused_before_any_work(tmp_path, tool, extra, message):
+    output = tmp_path / 'out'
+    args = [tmp_path, output] if tool == 'train' else [tmp_path / 'last.pt', output]
+    result = subprocess.run(
+        [sys.executable, '-m', f'face_detector_ros.training.{tool}', *map(str, args), *extra],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    line, = result.stderr.strip().splitlines()[-1:]
+    assert message in line and 'Traceback' not in result.stderr
+    assert not output.exists()
