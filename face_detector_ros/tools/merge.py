@@ -79,13 +79,14 @@ def main(argv=None):
         if (dataset / 'labelmap.prototxt').is_file():
             classes += [name for name in read_labelmap(dataset / 'labelmap.prototxt')
                         if name not in classes]
-    counts = {}
+    counts, images = {}, {}
     with atomic_output_dir(args.output, overwrite=args.overwrite,
                            inputs=args.datasets) as staging:
         for list_name in LIST_NAMES:
             pairs, sizes = merged_list(list_name, args.datasets, output)
             if not pairs:
                 continue
+            images[list_name] = {(output / image).resolve() for image, _ in pairs}
             if len({xml for _, xml in pairs}) < len(pairs):
                 raise CliError(f'{list_name}: an annotation is listed twice across the datasets')
             rows = list(zip(pairs, sizes)) if sizes else [(pair, None) for pair in pairs]
@@ -97,6 +98,11 @@ def main(argv=None):
             counts[list_name] = len(rows)
         if not counts:
             raise CliError('no trainval.txt or test.txt in the datasets')
+        # A test image trained on (the same photo in one set's trainval and another's test).
+        both = sorted(images.get('trainval', set()) & images.get('test', set()))
+        if both:
+            raise CliError(f'{len(both)} image(s) are in trainval and in test, e.g. {both[0]}; '
+                           'a test image must not be trained on: drop it from one of the sets')
         if classes:
             (staging / 'labelmap.prototxt').write_text(labelmap_text(classes))
     print(', '.join(f'{name} {count}' for name, count in counts.items())

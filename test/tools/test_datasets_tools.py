@@ -475,3 +475,16 @@ def test_darknet_config_refuses_bad_settings_and_files(tmp_path, extra, message)
     assert message in failed.stderr and (message != 'not a text cfg file' or str(cfg) in
                                          failed.stderr)
     assert no_output(tmp_path / 'darknet')
+
+
+def test_merge_refuses_an_image_in_one_sets_trainval_and_another_sets_test(tmp_path):
+    # The same photo converted twice: trained on in set a, tested on in set b.
+    for name, list_name in (('a', 'trainval'), ('b', 'test')):
+        folder = tmp_path / name
+        voc_xml(folder / 'Annotations' / 'x.xml', 'x.jpg', 64, 48, [('face', 1, 1, 30, 30)])
+        (folder / f'{list_name}.txt').write_text('../photos/x.jpg Annotations/x.xml\n')
+    image(tmp_path / 'photos' / 'x.jpg')
+    failed = run('merge', tmp_path / 'merged', tmp_path / 'a', tmp_path / 'b', expect=2)
+    assert '1 image(s) are in trainval and in test' in failed.stderr
+    assert str(tmp_path / 'photos' / 'x.jpg') in failed.stderr
+    assert no_output(tmp_path / 'merged')
