@@ -21,12 +21,12 @@ from face_detector_ros.bags.bag_io import (
     sibling_topic,
     typestore,
 )
-from face_detector_ros.detection.drawing import draw_detections
+from face_detector_ros.detection.drawing import draw_tracks
 from face_detector_ros.detection.engine import InferenceEngine
-from face_detector_ros.evaluation.mot import rows_from_boxes, write_mot
+from face_detector_ros.evaluation.mot import rows_from_tracks, write_mot
 from face_detector_ros.files import atomic_output_file, default_params_file
 from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
-from face_detector_ros.ros.messages import boxes_to_detection_array
+from face_detector_ros.ros.messages import detections_to_array, tracks_to_array
 from face_detector_ros.ros.stamps import stamp_to_seconds
 from face_detector_ros.tracking.tracker import CentroidTracker
 import numpy as np
@@ -124,24 +124,16 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
                 tracks = tracker.update(found.boxes, found.scores, labels,
                                         stamp_to_seconds(msg.header.stamp))
                 header = ros_header(msg.header)
-                boxes = [t.box for t in tracks]
-                scores = [t.score for t in tracks]
-                track_labels = [t.label for t in tracks]
-                ids = [t.id for t in tracks]
-                messages = {
-                    'detections': boxes_to_detection_array(header, found.boxes, found.scores,
-                                                           labels),
-                    'tracks': boxes_to_detection_array(header, boxes, scores, track_labels,
-                                                       ids=ids)}
+                messages = {'detections': detections_to_array(header, found, engine.labels),
+                            'tracks': tracks_to_array(header, tracks)}
                 if annotate:
-                    overlay = draw_detections(image, boxes, track_labels, scores, ids=ids)
+                    overlay = draw_tracks(image, tracks)
                     messages['tracks_image'] = numpy_to_image(overlay, 'bgr8', header=header)
                 for name, message in messages.items():
                     writer.write(results[name], timestamp, serialize_message(message))
                 summary.frames += 1
                 summary.detections += len(found)
-                summary.track_rows.append(rows_from_boxes(
-                    summary.frames, [int(i) for i in ids], boxes, scores))
+                summary.track_rows.append(rows_from_tracks(summary.frames, tracks))
             if mot_file is not None:
                 write_mot(mot_file, summary.mot_rows())
         summary.seconds = time.perf_counter() - started

@@ -48,3 +48,14 @@ def draw_detections(image, boxes, labels, scores, ids=None, keypoints=None):
                 cv2.circle(image, (int(round(x)), int(round(y))), thickness + 1, colour,
                            cv2.FILLED, cv2.LINE_AA)
     return image
+
+
+def draw_tracks(image, tracks):
+    """
+    Draw tracks (anything with box, label, score and id, like `Track`) on `image`, in place.
+
+    Colours follow the ids and captions show them. Returns the image.
+    """
+    return draw_detections(image, [track.box for track in tracks],
+                           [track.label for track in tracks], [track.score for track in tracks],
+                           ids=[track.id for track in tracks])

@@ -45,6 +45,14 @@ def rows_from_boxes(frame, ids, boxes, confidences=None):
     return rows
 
 
+def rows_from_tracks(frame, tracks, ids=None):
+    """Return MOT rows for one frame of `Track`s; `ids` replaces their (integer) ids."""
+    if ids is None:
+        ids = [int(track.id) for track in tracks]
+    return rows_from_boxes(frame, ids, [track.box for track in tracks],
+                           [track.score for track in tracks])
+
+
 def write_mot(path_or_stream, rows):
     """Write rows (frame, id, left, top, width, height[, conf]) as a MOTChallenge text file."""
     rows = np.asarray(rows, dtype=float).reshape(-1, 7)

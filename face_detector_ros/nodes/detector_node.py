@@ -24,7 +24,7 @@ from face_detector_ros.ros.common import (
     steady_clock,
 )
 from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
-from face_detector_ros.ros.messages import boxes_to_detection_array
+from face_detector_ros.ros.messages import detections_to_array
 from face_detector_ros.ros.stamps import stamp_to_seconds
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
@@ -244,10 +244,9 @@ class DetectorNode(LifecycleNode):
 
     def publish(self, header, image, detections, convert):
         started = time.perf_counter()
-        labels = [self.engine.labels[i] for i in detections.class_ids]
-        self.detections_pub.publish(boxes_to_detection_array(
-            header, detections.boxes, detections.scores, labels))
+        self.detections_pub.publish(detections_to_array(header, detections, self.engine.labels))
         if self.debug_pub.get_subscription_count() > 0:
+            labels = [self.engine.labels[i] for i in detections.class_ids]
             overlay = draw_detections(image.copy(), detections.boxes, labels, detections.scores,
                                       keypoints=detections.keypoints)
             self.debug_pub.publish(numpy_to_image(overlay, 'bgr8', header=header))

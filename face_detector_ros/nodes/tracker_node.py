@@ -2,7 +2,7 @@
 
 import time
 
-from face_detector_ros.detection.drawing import draw_detections
+from face_detector_ros.detection.drawing import draw_tracks
 from face_detector_ros.parameters import Param
 from face_detector_ros.ros.common import (
     declare_parameters,
@@ -13,16 +13,20 @@ from face_detector_ros.ros.common import (
     steady_clock,
 )
 from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
-from face_detector_ros.ros.messages import boxes_to_detection_array, detection_array_to_boxes
+from face_detector_ros.ros.messages import (
+    detection_array_to_boxes,
+    faces_to_array,
+    pose_messages,
+    tracks_to_array,
+)
 from face_detector_ros.ros.stamps import stamp_key, stamp_to_seconds
 from face_detector_ros.tracking.face_geometry import CameraModel, locate_faces, UncalibratedCamera
 from face_detector_ros.tracking.stamp_matcher import StampMatcher
 from face_detector_ros.tracking.tracker import CentroidTracker, first_track_id, MAX_TRACK_ID
-from geometry_msgs.msg import PoseWithCovariance
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
-from vision_msgs.msg import Detection2DArray, Detection3D, Detection3DArray
+from vision_msgs.msg import Detection2DArray, Detection3DArray
 
 PARAMETERS = {
     'min_hits': Param(3, 'Detections before a track is confirmed and published', 1, 100,
@@ -94,45 +98,22 @@ class TrackerNode(Node):
         tracks = self.tracker.update(boxes, scores, labels, stamp_to_seconds(msg.header.stamp))
         if self.tracker.resets != resets:
             self.matcher.clear()
-        track_boxes = [track.box for track in tracks]
-        poses = self.poses(track_boxes)
-        self.tracks_pub.publish(boxes_to_detection_array(
-            msg.header, track_boxes, [t.score for t in tracks], [t.label for t in tracks],
-            ids=[t.id for t in tracks], poses=poses))
+        poses = self.poses(tracks)
+        self.tracks_pub.publish(tracks_to_array(msg.header, tracks, poses))
         if self.camera is not None:  # empty too: a follower must learn that everyone left
-            self.faces_pub.publish(self.faces(msg.header, tracks, poses or []))
+            self.faces_pub.publish(faces_to_array(msg.header, tracks, poses or [],
+                                                  self.params['face_width'], FACE_DEPTH))
         if self.image_sub is not None:
             for image, matched in self.matcher.add_tracks(stamp_key(msg.header), tracks):
                 self.publish_overlay(image, matched)
 
-    def poses(self, boxes):
-        """Return a PoseWithCovariance per box (optical frame), or None if uncalibrated."""
+    def poses(self, tracks):
+        """Return a PoseWithCovariance per track (optical frame), or None if uncalibrated."""
         if self.camera is None:
             return None
-        located = locate_faces(self.camera, boxes, self.params['face_width'],
-                               self.params['face_width_std'])
-        poses = []
-        for position, covariance in zip(located.positions, located.covariances):
-            pose = PoseWithCovariance()
-            pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = map(
-                float, position)
-            pose.pose.orientation.w = 1.0  # unknown orientation; its covariance says so
-            pose.covariance = [float(v) for v in covariance.ravel()]
-            poses.append(pose)
-        return poses
-
-    def faces(self, header, tracks, poses):
-        array = Detection3DArray(header=header)
-        for track, pose in zip(tracks, poses):
-            face = Detection3D(header=header, id=track.id)
-            face.bbox.center = pose.pose
-            face.bbox.size.x = face.bbox.size.y = self.params['face_width']
-            face.bbox.size.z = FACE_DEPTH
-            hypothesis = boxes_to_detection_array(header, [track.box], [track.score],
-                                                  [track.label], poses=[pose])
-            face.results = hypothesis.detections[0].results
-            array.detections.append(face)
-        return array
+        located = locate_faces(self.camera, [track.box for track in tracks],
+                               self.params['face_width'], self.params['face_width_std'])
+        return pose_messages(located.positions, located.covariances)
 
     def follow_overlay_subscribers(self):
         """Subscribe to images only while someone watches tracks_image."""
@@ -159,8 +140,7 @@ class TrackerNode(Node):
             self.get_logger().error(f'cannot draw tracks on an image: {error}',
                                     throttle_duration_sec=5.0)
             return
-        overlay = draw_detections(image, [t.box for t in tracks], [t.label for t in tracks],
-                                  [t.score for t in tracks], ids=[t.id for t in tracks])
+        overlay = draw_tracks(image, tracks)
         self.overlay_pub.publish(numpy_to_image(overlay, 'bgr8', header=msg.header))
 
 

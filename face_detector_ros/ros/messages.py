@@ -1,7 +1,20 @@
-"""vision_msgs <-> numpy for detections and tracks. Imports message packages, never rclpy."""
+"""
+vision_msgs <-> numpy for detections, tracks and faces. Imports message packages, never rclpy.
 
+The one message boundary: nodes, the bag tool and benchmarks build their arrays here, from
+`Detections` (detections_to_array), `Track` lists (tracks_to_array) and located tracks
+(faces_to_array, pose_messages), and read detections back with detection_array_to_boxes.
+"""
+
+from geometry_msgs.msg import PoseWithCovariance
 import numpy as np
-from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+from vision_msgs.msg import (
+    Detection2D,
+    Detection2DArray,
+    Detection3D,
+    Detection3DArray,
+    ObjectHypothesisWithPose,
+)
 
 
 def boxes_to_detection_array(header, boxes, scores, labels, ids=None, poses=None):
@@ -18,16 +31,69 @@ def boxes_to_detection_array(header, boxes, scores, labels, ids=None, poses=None
         detection.bbox.center.position.y = (y1 + y2) / 2.0
         detection.bbox.size_x = x2 - x1
         detection.bbox.size_y = y2 - y1
-        hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = str(labels[index])
-        hypothesis.hypothesis.score = float(scores[index])
-        if poses is not None and poses[index] is not None:
-            hypothesis.pose = poses[index]
-        detection.results.append(hypothesis)
+        detection.results.append(_hypothesis(
+            labels[index], scores[index], None if poses is None else poses[index]))
         if ids is not None:
             detection.id = str(ids[index])
         array.detections.append(detection)
     return array
+
+
+def detections_to_array(header, detections, labels):
+    """Build the Detection2DArray of a `Detections`; its class ids index `labels` (names)."""
+    names = [labels[class_id] for class_id in detections.class_ids]
+    return boxes_to_detection_array(header, detections.boxes, detections.scores, names)
+
+
+def tracks_to_array(header, tracks, poses=None):
+    """
+    Build the Detection2DArray of `Track`s: id = track id, results[0].pose = `poses[i]`.
+
+    `poses` are PoseWithCovariance messages, one per track, or None (no pose published).
+    """
+    return boxes_to_detection_array(
+        header, [track.box for track in tracks], [track.score for track in tracks],
+        [track.label for track in tracks], ids=[track.id for track in tracks], poses=poses)
+
+
+def faces_to_array(header, tracks, poses, width, depth):
+    """
+    Build the Detection3DArray of located `Track`s, one Detection3D per track and pose.
+
+    Each face is a box `width` x `width` x `depth` metres centred on its pose, with the track's
+    id, label, score and the pose with its covariance as results[0].
+    """
+    array = Detection3DArray(header=header)
+    for track, pose in zip(tracks, poses):
+        face = Detection3D(header=header, id=track.id)
+        face.bbox.center = pose.pose
+        face.bbox.size.x = face.bbox.size.y = width
+        face.bbox.size.z = depth
+        face.results.append(_hypothesis(track.label, track.score, pose))
+        array.detections.append(face)
+    return array
+
+
+def pose_messages(positions, covariances):
+    """Return a PoseWithCovariance per position (3,) and covariance (6, 6: x y z, rotations)."""
+    poses = []
+    for position, covariance in zip(positions, covariances):
+        pose = PoseWithCovariance()
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = map(float, position)
+        pose.pose.orientation.w = 1.0  # unknown orientation; its covariance says so
+        pose.covariance = [float(v) for v in np.asarray(covariance).ravel()]
+        poses.append(pose)
+    return poses
+
+
+def _hypothesis(label, score, pose=None):
+    """Return an ObjectHypothesisWithPose of a class name, a score and an optional pose."""
+    hypothesis = ObjectHypothesisWithPose()
+    hypothesis.hypothesis.class_id = str(label)
+    hypothesis.hypothesis.score = float(score)
+    if pose is not None:
+        hypothesis.pose = pose
+    return hypothesis
 
 
 def detection_array_to_boxes(array):

@@ -15,7 +15,7 @@ Scenarios (all deterministic for a given seed and frame rate):
 
 import dataclasses
 
-from face_detector_ros.evaluation.mot import rows_from_boxes
+from face_detector_ros.evaluation.mot import rows_from_boxes, rows_from_tracks
 import numpy as np
 
 SCENARIOS = ('crossing', 'occlusion', 'crowd', 'static')
@@ -121,8 +121,7 @@ def track_rows(tracker, scenario):
     for frame in scenario.frames:
         tracks = tracker.update(frame.boxes, frame.scores, frame.labels, frame.stamp)
         ids = [numbers.setdefault(track.id, len(numbers) + 1) for track in tracks]
-        rows.append(rows_from_boxes(frame.index, ids, [track.box for track in tracks],
-                                    [track.score for track in tracks]))
+        rows.append(rows_from_tracks(frame.index, tracks, ids))
     return np.concatenate(rows)
 
 
