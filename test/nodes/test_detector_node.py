@@ -67,7 +67,7 @@ def test_detects_faces_with_source_headers_and_falls_back_to_cpu(tmp_path, ros_n
     with detector(tmp_path, 'device:=MYRIAD,CPU', 'diagnostics_period:=0.3') as det:
         assert det.wait_for_output(f'model {DEFAULT_MODEL} runs on CPU'), det.output()
         camera = NodeProcess([executable('camera_node'), '--ros-args', '-p',
-                              f'source:={tmp_path / "frames"}', '-p', 'fps:=4.0', '-p',
+                              f'source:={tmp_path / "frames"}', '-p', 'fps:=2.0', '-p',
                               'wait_for_subscribers:=2', '-p', 'frame_id:=head_cam_optical'],
                              tmp_path / 'camera.log')
         with camera:
