@@ -19,12 +19,11 @@ import time
 
 from face_detector_ros.detection.model_cards import DEFAULT_MODEL
 from face_detector_ros.evaluation.rates import summarize
-from face_detector_ros.files import share_dir
+from face_detector_ros.files import FASTDDS_PROFILE_VARIABLES, share_dir
 from face_detector_ros.simulation import faces
 from face_detector_ros.simulation.processes import executable, NodeProcess
 
 SHM_PROFILE = Path(__file__).resolve().parent / 'fastdds_shm_only.xml'
-PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
 
 
 def cpu_seconds(pid):
@@ -63,8 +62,8 @@ def run(frames_dir, one_process, profile, log_dir, timeout, model):
     from sensor_msgs.msg import CameraInfo
     from vision_msgs.msg import Detection2DArray
 
-    env = {name: profile or '' for name in PROFILE_VARIABLES}
-    for name in PROFILE_VARIABLES:  # this process's participant uses the same transports
+    env = {name: profile or '' for name in FASTDDS_PROFILE_VARIABLES}
+    for name in FASTDDS_PROFILE_VARIABLES:  # this process's participant uses the same transports
         if profile:
             os.environ[name] = profile
         else:

@@ -71,6 +71,16 @@ def default_params_file():
     return share_dir() / 'config' / 'face_detector.yaml'
 
 
+# Fast DDS reads its XML profile from the file one of these names (Humble's FASTRTPS_, newer
+# releases' FASTDDS_); the launch files and the pipeline benchmark set both.
+FASTDDS_PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+
+
+def fastdds_environment(profile):
+    """Return the variables that point Fast DDS at the XML file `profile`; '' or None: none."""
+    return {name: str(profile) for name in FASTDDS_PROFILE_VARIABLES} if profile else {}
+
+
 def plain_file_name(name, option):
     """Return `name` if it names a file inside a folder (no separators, not . or ..)."""
     if not name or name in ('.', '..') or '/' in name or '\\' in name or '\0' in name:

@@ -8,6 +8,7 @@ ros2 launch face_detector_ros face_detector.launch.py [source:=/dev/video0] [dev
 import os
 
 from ament_index_python.packages import get_package_share_directory
+from face_detector_ros.files import fastdds_environment
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
@@ -39,9 +40,9 @@ def nodes(context):
 
 
 def fastdds_profile(path):
-    """Point Fast DDS at a profile (Humble reads FASTRTPS_, newer FASTDDS_); '' keeps defaults."""
-    return [SetEnvironmentVariable(name, path) for name in
-            ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE') if path]
+    """Point Fast DDS at a profile (files.fastdds_environment); '' keeps its defaults."""
+    return [SetEnvironmentVariable(name, value)
+            for name, value in fastdds_environment(path).items()]
 
 
 def generate_launch_description():

@@ -9,6 +9,7 @@ ros2 launch face_detector_ros replay.launch.py [image_topic:=/camera/image_raw]
 import os
 
 from ament_index_python.packages import get_package_share_directory
+from face_detector_ros.files import fastdds_environment
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
@@ -24,9 +25,8 @@ def nodes(context):
     common = {'package': 'face_detector_ros', 'namespace': value('namespace'),
               'parameters': [value('params_file'), {'use_sim_time': True}],
               'remappings': remappings, 'output': 'screen', 'emulate_tty': True}
-    profile = [SetEnvironmentVariable(name, value('fastdds_profile')) for name in
-               ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
-               if value('fastdds_profile')]
+    profile = [SetEnvironmentVariable(name, path)
+               for name, path in fastdds_environment(value('fastdds_profile')).items()]
     return profile + [
         Node(executable='detector_node', name='face_detector', **common),
         Node(executable='tracker_node', name='face_tracker', **common),

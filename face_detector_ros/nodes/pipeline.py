@@ -11,21 +11,15 @@ Without `--params-file` the installed config/face_detector.yaml is used.
 """
 
 import argparse
+import functools
 import sys
 
 from face_detector_ros.files import default_params_file
 from face_detector_ros.nodes.camera_node import CameraNode
 from face_detector_ros.nodes.detector_node import DetectorNode
 from face_detector_ros.nodes.tracker_node import TrackerNode
-from face_detector_ros.ros.common import (
-    exit_code,
-    ExternalShutdownException,
-    init_rclpy,
-    spin_until_stopped,
-    stop_on_signals,
-)
+from face_detector_ros.ros.common import run_nodes
 import rclpy
-from rclpy.exceptions import ParameterException
 
 # Detector and tracker read the camera's image_raw, as the launch file remaps them.
 IMAGE_REMAP = ['--ros-args', '-r', 'image:=image_raw']
@@ -50,30 +44,10 @@ def main(argv=None):
     options = parser.parse_args(ros_args[1:])
     if '--params-file' not in argv:  # first, so that the user's -p overrides it
         argv[1:1] = ['--ros-args', '--params-file', str(default_params_file()), '--']
-    with stop_on_signals() as stop:
-        init_rclpy(argv)
-        nodes = []
-        try:
-            try:
-                build_nodes(nodes, with_camera=not options.without_camera)
-            except (RuntimeError, ValueError, ParameterException) as error:
-                rclpy.logging.get_logger('face_detector_pipeline').fatal(str(error))
-                return 1
-            if any(getattr(node, 'finished', False) for node in nodes):
-                return 1  # the detector could not configure; it said why
-            # One thread: rclpy's MultiThreadedExecutor took a whole core and delivered 75-79 %
-            # of the frames at 65-116 ms (benchmarks/bench_pipeline.py); the work per frame is a
-            # few milliseconds, so a single thread keeps up at 30 FPS with a third of the CPU.
-            spin_until_stopped(nodes, stop)
-            # A node that ended with an error (the camera's FATAL) makes the pipeline fail.
-            return exit_code(nodes)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            return 0
-        finally:
-            for node in nodes:
-                node.destroy_node()
-            rclpy.try_shutdown()
-
+    # A node that ends with an error (the camera's FATAL, a detector that could not configure)
+    # makes the pipeline fail: run_nodes returns the largest exit code of the nodes.
+    return run_nodes(functools.partial(build_nodes, with_camera=not options.without_camera),
+                     argv, logger='face_detector_pipeline')
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -43,14 +43,19 @@ def declare_parameters(node, params):
 
 
 def matching_reliability(node, topic):
+    """Return the reliability that receives what the publishers of `topic` send (or None)."""
+    return publishers_reliability(
+        node.get_publishers_info_by_topic(node.resolve_topic_name(topic)))
+
+
+def publishers_reliability(publishers):
     """
-    Return the reliability that receives what the publishers of `topic` send.
+    Return the reliability that receives what `publishers` (TopicEndpointInfo) send.
 
     'reliable' when every publisher is reliable (a best-effort reader would lose fragments of
     large images), 'best_effort' when any is (a reliable reader would not match it), None while
     there is no publisher yet.
     """
-    publishers = node.get_publishers_info_by_topic(node.resolve_topic_name(topic))
     if not publishers:
         return None
     reliable = all(info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
@@ -159,30 +164,40 @@ def exit_code(nodes):
 
 
 def run_node(make_node, args=None):
-    """
-    Create rclpy, build the node, spin until shutdown; return a process exit code.
+    """Run the node `make_node()` builds until shutdown; return a process exit code (run_nodes)."""
+    return run_nodes(lambda nodes: nodes.append(make_node()), args)
 
-    `make_node()` may raise a RuntimeError or ValueError to refuse to start, and rclpy raises a
-    ParameterException for a parameter of the wrong type: the message is logged and the
-    process exits 1 (a launch file then shows the node as failed). A node with
-    a `finished` attribute that turns true (end of a file source) ends the spin cleanly, with
-    the node's `exit_code`. SIGINT and SIGTERM end it with status 0 (stop_on_signals).
+
+def run_nodes(build, args=None, logger='face_detector_ros'):
+    """
+    Create rclpy, build nodes, spin them on one thread until shutdown; return an exit code.
+
+    `build(nodes)` appends the nodes to the list `nodes` (those built before a failure are
+    destroyed too). It may raise a RuntimeError or ValueError to refuse to start, and rclpy
+    raises a ParameterException for a parameter of the wrong type: the message is logged as
+    FATAL on `logger` and the process exits 1 (a launch file then shows the node as failed).
+    A node with a `finished` attribute that turns true (end of a file source, a detector that
+    could not configure) ends the spin cleanly, with the largest `exit_code` of the nodes.
+    SIGINT and SIGTERM end it with status 0 (stop_on_signals). One thread: rclpy's
+    MultiThreadedExecutor took a whole core and delivered 75-79 % of the frames at 65-116 ms
+    in the one-process pipeline (benchmarks/bench_pipeline.py); the work per frame is a few
+    milliseconds, so a single thread keeps up at 30 FPS with a third of the CPU.
     """
     with stop_on_signals() as stop:
         init_rclpy(args if args is not None else sys.argv)
-        node = None
+        nodes = []
         try:
             try:
-                node = make_node()
+                build(nodes)
             except (RuntimeError, ValueError, ParameterException) as error:
-                rclpy.logging.get_logger('face_detector_ros').fatal(str(error))
+                rclpy.logging.get_logger(logger).fatal(str(error))
                 return 1
-            spin_until_stopped([node], stop)
-            return exit_code([node])
+            spin_until_stopped(nodes, stop)
+            return exit_code(nodes)
         except (KeyboardInterrupt, ExternalShutdownException):
             return 0
         finally:
-            if node is not None:
+            for node in nodes:
                 node.destroy_node()
             rclpy.try_shutdown()
 

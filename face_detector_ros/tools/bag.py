@@ -31,6 +31,7 @@ from face_detector_ros.detection.engine import EngineError
 from face_detector_ros.detection.model_cards import ModelError
 from face_detector_ros.ros.common import (
     matching_reliability,
+    publishers_reliability,
     qos_profile,
     SubscriberGate,
     wait_for_acknowledgements,
@@ -39,7 +40,6 @@ from face_detector_ros.ros.stamps import stamp_key
 from face_detector_ros.tools.cli import CliError, console_main
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 
@@ -326,9 +326,7 @@ class Recorder:
             if len(types) != 1:
                 raise CliError(f'{topic} has publishers of several types: {sorted(types)}')
             msgtype = types.pop()
-            reliable = all(info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
-                           for info in publishers)
-            reliability = 'reliable' if reliable else 'best_effort'
+            reliability = publishers_reliability(publishers)
             connection = add_typed_connection(self.writer, topic, msgtype)
             self.subscriptions.append(self.node.create_subscription(
                 message_class(msgtype), topic, lambda data, c=connection: self.write(c, data),

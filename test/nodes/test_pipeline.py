@@ -6,6 +6,7 @@ import re
 
 from face_detector_ros import demo
 from face_detector_ros.evaluation import mot
+from face_detector_ros.files import fastdds_environment
 from face_detector_ros.ros.common import qos_profile
 from face_detector_ros.simulation import faces
 import numpy as np
@@ -169,3 +170,13 @@ def test_launch_files_name_installed_executables_and_yaml_nodes(path):
         assert Path(executable(name)).exists()
     assert names <= set(yaml_parameters())
     assert 'generate_launch_description' in source
+
+
+def test_launch_files_set_the_fastdds_profile_in_one_place():
+    assert fastdds_environment('/x/fastdds.xml') == {
+        'FASTRTPS_DEFAULT_PROFILES_FILE': '/x/fastdds.xml',
+        'FASTDDS_DEFAULT_PROFILES_FILE': '/x/fastdds.xml'}
+    assert fastdds_environment('') == fastdds_environment(None) == {}
+    for path in launch_files():
+        source = path.read_text()
+        assert 'fastdds_environment(' in source and 'PROFILES_FILE' not in source, path.name
