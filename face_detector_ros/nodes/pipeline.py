@@ -49,5 +49,6 @@ def main(argv=None):
     return run_nodes(functools.partial(build_nodes, with_camera=not options.without_camera),
                      argv, logger='face_detector_pipeline')
 
+
 if __name__ == '__main__':
     sys.exit(main())
