@@ -217,19 +217,19 @@ class DetectorNode(LifecycleNode):
             return
         convert = time.perf_counter() - started
         try:
-            if self.engine.num_requests > 1:
-                self.engine.submit(image, tag=(msg.header, image, convert))
-            else:
-                self.publish(msg.header, image, self.engine.detect(image), convert)
+            self.engine.submit(image, tag=(msg.header, image, convert))
         except EngineError as error:
             self.count_device_error(error)
-        self.publish_ready_results()
+        # One request: nothing can overlap, so this frame's result is awaited here, in the
+        # callback that submitted it. More: what finished is published, the timer takes the rest.
+        self.publish_ready_results(wait=self.engine.num_requests == 1)
 
-    def publish_ready_results(self):
-        if self.engine is None or self.engine.num_requests == 1:
+    def publish_ready_results(self, wait=False):
+        """Publish the frames the engine finished (with `wait`, once all submitted are done)."""
+        if self.engine is None:
             return
         try:
-            finished = self.engine.results()
+            finished = self.engine.results(wait=wait)
         except EngineError as error:
             self.count_device_error(error)
             return
