@@ -71,3 +71,18 @@ def test_every_folder_is_a_package_with_a_docstring():
         init = folder / '__init__.py'
         assert init.is_file(), f'{folder} has no __init__.py (find_packages would skip it)'
         assert ast.get_docstring(ast.parse(init.read_text())), init
+
+
+def test_matplotlib_only_inside_the_tools_that_plot():
+    # package.xml declares python3-matplotlib for face-eval's plot; nothing else on the robot
+    # may need it, and no module imports it at load time (only the function that plots).
+    users = []
+    for path in sorted(PACKAGE.rglob('*.py')):
+        source = path.read_text()
+        top_level = ast.Module([node for node in ast.parse(source).body
+                                if isinstance(node, (ast.Import, ast.ImportFrom))], [])
+        assert 'matplotlib' not in {n.split('.')[0] for n in imported_modules(ast.unparse(
+            top_level))}, path
+        if 'matplotlib' in {n.split('.')[0] for n in imported_modules(source)}:
+            users.append(path.relative_to(PACKAGE).as_posix())
+    assert users == ['tools/evaluate.py', 'training/train.py']
