@@ -1,11 +1,15 @@
 """Files: where the package's data lives (checkout or install), all-or-nothing output."""
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
 import contextlib
 import importlib.util
 import os
 from pathlib import Path
 import shutil
 import tempfile
+from typing import IO
 
 
 class OutputExistsError(FileExistsError):
@@ -16,7 +20,7 @@ class UnsafeOutputError(OutputExistsError):
     """An output that would destroy an input, or a file name that would leave its folder."""
 
 
-def check_apart(output, inputs):
+def check_apart(output: str | Path, inputs: Iterable[str | Path]) -> None:
     """Raise UnsafeOutputError if `output` is, contains or lies inside one of `inputs`."""
     target = Path(output).resolve()
     for source in inputs:
@@ -39,7 +43,7 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.mjpeg', '.mpeg', '.mpg', '.m4v')
 
 
-def share_dir(package=PACKAGE):
+def share_dir(package: str = PACKAGE) -> Path:
     """
     Return share/<package> of a ROS package: for this one, the folder holding config/ and models/.
 
@@ -66,7 +70,7 @@ def share_dir(package=PACKAGE):
                             (', or run from a source checkout' if package == PACKAGE else ''))
 
 
-def default_params_file():
+def default_params_file() -> Path:
     """Return the parameters file the launch files use (config/face_detector.yaml)."""
     return share_dir() / 'config' / 'face_detector.yaml'
 
@@ -76,12 +80,12 @@ def default_params_file():
 FASTDDS_PROFILE_VARIABLES = ('FASTRTPS_DEFAULT_PROFILES_FILE', 'FASTDDS_DEFAULT_PROFILES_FILE')
 
 
-def fastdds_environment(profile):
+def fastdds_environment(profile: str | Path | None) -> dict[str, str]:
     """Return the variables that point Fast DDS at the XML file `profile`; '' or None: none."""
     return {name: str(profile) for name in FASTDDS_PROFILE_VARIABLES} if profile else {}
 
 
-def plain_file_name(name, option):
+def plain_file_name(name: str, option: str) -> str:
     """Return `name` if it names a file inside a folder (no separators, not . or ..)."""
     if not name or name in ('.', '..') or '/' in name or '\\' in name or '\0' in name:
         raise UnsafeOutputError(f'{option} {name!r} must be a plain file name, without '
@@ -90,7 +94,8 @@ def plain_file_name(name, option):
 
 
 @contextlib.contextmanager
-def atomic_output_dir(path, overwrite=False, inputs=()):
+def atomic_output_dir(path: str | Path, overwrite: bool = False,
+                      inputs: Iterable[str | Path] = ()) -> Iterator[Path]:
     """
     Yield a temporary directory that becomes `path` only if the block completes.
 
@@ -122,7 +127,7 @@ def atomic_output_dir(path, overwrite=False, inputs=()):
 
 
 @contextlib.contextmanager
-def atomic_output_file(path, mode='w'):
+def atomic_output_file(path: str | Path, mode: str = 'w') -> Iterator[IO]:
     """Yield a file object whose content replaces `path` only if the block completes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,9 @@ No rclpy here, so the pure modules keep their own tables (the engine's) and test
 every table without ROS; ros.common.declare_parameters declares a table on a node.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -25,6 +28,6 @@ class Param:
     any_type: bool = False
 
 
-def defaults(params):
+def defaults(params: Mapping[str, Param]) -> dict[str, object]:
     """Return {name: default} of a {name: Param} table."""
     return {name: param.default for name, param in params.items()}

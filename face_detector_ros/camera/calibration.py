@@ -4,6 +4,10 @@ Camera calibration files: ROS CameraInfo YAML (camera_calibration_parsers format
 No rclpy here: the camera node turns these fields into sensor_msgs/CameraInfo.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+
 import numpy as np
 import yaml
 
@@ -12,7 +16,7 @@ class CalibrationError(ValueError):
     """A calibration file that cannot be read or used; the message names the file and field."""
 
 
-def load_camera_info(path):
+def load_camera_info(path: str | Path) -> dict:
     """
     Read a ROS camera calibration YAML (camera_calibration_parsers format) into a dict.
 
@@ -64,7 +68,7 @@ def load_camera_info(path):
     }
 
 
-def camera_info_for_size(fields, width, height):
+def camera_info_for_size(fields: dict, width: int, height: int) -> dict:
     """
     Return calibration fields for images of width x height.
 
@@ -89,7 +93,7 @@ def camera_info_for_size(fields, width, height):
     return {**fields, 'width': width, 'height': height, 'k': k, 'p': p}
 
 
-def uncalibrated_camera_info(width, height):
+def uncalibrated_camera_info(width: int, height: int) -> dict:
     """Return CameraInfo fields of an uncalibrated camera: right size, K all zeros."""
     return {'width': width, 'height': height, 'distortion_model': '', 'd': [],
             'k': [0.0] * 9, 'r': [0.0] * 9, 'p': [0.0] * 12}

@@ -4,12 +4,15 @@ Frame sources for the camera node: V4L2 devices, video files, image folders and 
 No rclpy here: the node wraps these classes, and tests use them directly.
 """
 
+from __future__ import annotations
+
 import glob
 import os
 from pathlib import Path
 
 import cv2
 from face_detector_ros.files import IMAGE_EXTENSIONS
+import numpy as np
 
 
 class SourceError(RuntimeError):
@@ -21,19 +24,19 @@ class FrameSource:
 
     live = False  # a live source (a device) is reopened when it fails; a file ends
 
-    def __init__(self, spec, width=0, height=0):
+    def __init__(self, spec: str, width: int = 0, height: int = 0) -> None:
         self.spec = spec
         self.width = width
         self.height = height
 
-    def read(self):
+    def read(self) -> np.ndarray | None:
         raise NotImplementedError
 
-    def reopen(self):
+    def reopen(self) -> None:
         """Open the source again from its start; raise SourceError if it is not there."""
         raise NotImplementedError
 
-    def release(self):
+    def release(self) -> None:
         """Free the device or file."""
 
     def _resized(self, frame):
@@ -47,14 +50,14 @@ class FrameSource:
 class ImageFolderSource(FrameSource):
     """Images of a folder (sorted by name) or of a glob pattern, read from disk one by one."""
 
-    def __init__(self, spec, width=0, height=0):
+    def __init__(self, spec: str, width: int = 0, height: int = 0) -> None:
         super().__init__(spec, width, height)
         self.files = []
         self.index = 0
         self.unreadable = 0  # files that vanished or did not decode
         self.reopen()
 
-    def reopen(self):
+    def reopen(self) -> None:
         path = Path(self.spec)
         if path.is_dir():
             candidates = (str(p) for p in path.iterdir())
@@ -65,7 +68,7 @@ class ImageFolderSource(FrameSource):
         if not self.files:
             raise SourceError(f'no images ({", ".join(IMAGE_EXTENSIONS)}) in {self.spec!r}')
 
-    def read(self):
+    def read(self) -> np.ndarray | None:
         while self.index < len(self.files):
             frame = cv2.imread(self.files[self.index], cv2.IMREAD_COLOR)
             self.index += 1
@@ -78,7 +81,8 @@ class ImageFolderSource(FrameSource):
 class VideoSource(FrameSource):
     """A V4L2 device (index or /dev/videoN) or a video file, through OpenCV."""
 
-    def __init__(self, spec, width=0, height=0, fps=0.0):
+    def __init__(self, spec: str, width: int = 0, height: int = 0,
+                 fps: float = 0.0) -> None:
         super().__init__(spec, width, height)
         self.fps = fps
         self.device = _device_index(spec)
@@ -86,7 +90,7 @@ class VideoSource(FrameSource):
         self.capture = None
         self.reopen()
 
-    def reopen(self):
+    def reopen(self) -> None:
         self.release()
         if self.live:
             capture = cv2.VideoCapture(self.device, cv2.CAP_V4L2)
@@ -105,13 +109,13 @@ class VideoSource(FrameSource):
             raise SourceError(f'cannot open {what}: check that it exists and is readable')
         self.capture = capture
 
-    def read(self):
+    def read(self) -> np.ndarray | None:
         if self.capture is None:
             return None
         ok, frame = self.capture.read()
         return self._resized(frame) if ok else None
 
-    def release(self):
+    def release(self) -> None:
         if self.capture is not None:
             self.capture.release()
             self.capture = None
@@ -127,7 +131,8 @@ def _device_index(spec):
     return None
 
 
-def open_source(spec, width=0, height=0, fps=0.0):
+def open_source(spec: str | int, width: int = 0, height: int = 0,
+                fps: float = 0.0) -> FrameSource:
     """Open a source named by the `source` parameter; raise SourceError if it cannot be."""
     spec = str(spec).strip()
     if not spec:
@@ -148,15 +153,15 @@ def open_source(spec, width=0, height=0, fps=0.0):
 class Backoff:
     """Delays between reopen attempts of a vanished camera: 0.5 s doubling up to a cap."""
 
-    def __init__(self, first=0.5, cap=8.0):
+    def __init__(self, first: float = 0.5, cap: float = 8.0) -> None:
         self.first = first
         self.cap = cap
         self.delay = first
 
-    def next_delay(self):
+    def next_delay(self) -> float:
         delay = self.delay
         self.delay = min(self.delay * 2.0, self.cap)
         return delay
 
-    def reset(self):
+    def reset(self) -> None:
         self.delay = self.first

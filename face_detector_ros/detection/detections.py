@@ -1,5 +1,7 @@
 """Detections of one image: boxes, scores, class ids and keypoints as parallel numpy arrays."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +21,7 @@ class Detections:
     class_ids: np.ndarray
     keypoints: np.ndarray
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         """Coerce dtypes and check that the arrays agree in length and shape."""
         self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
         count = len(self.boxes)
@@ -31,21 +33,21 @@ class Detections:
         self.keypoints = keypoints
 
     @classmethod
-    def empty(cls, num_keypoints=0):
+    def empty(cls, num_keypoints: int = 0) -> Detections:
         """Return zero detections whose keypoint array has K = num_keypoints."""
         return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0),
                    np.zeros((0, num_keypoints, 2)))
 
-    def __len__(self):
+    def __len__(self) -> int:
         """Return the number of detections."""
         return len(self.boxes)
 
-    def select(self, index):
+    def select(self, index: np.ndarray) -> Detections:
         """Return the detections picked by a boolean mask or an index array, in that order."""
         return Detections(self.boxes[index], self.scores[index], self.class_ids[index],
                           self.keypoints[index])
 
-    def scaled(self, scale, offset_x, offset_y):
+    def scaled(self, scale: float, offset_x: float, offset_y: float) -> Detections:
         """
         Map model-input pixels back to the source image: (v - offset) / scale.
 

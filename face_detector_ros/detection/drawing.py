@@ -1,5 +1,8 @@
 """Boxes, labels, scores, track ids and keypoints drawn on BGR images (OpenCV only)."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 import zlib
 
 import cv2
@@ -12,12 +15,14 @@ PALETTE = ((56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 
            (133, 0, 82), (255, 56, 203), (200, 149, 255), (199, 55, 255))
 
 
-def colour_for(key):
+def colour_for(key: object) -> tuple[int, int, int]:
     """Return a stable colour for a label or an id."""
     return PALETTE[zlib.crc32(str(key).encode()) % len(PALETTE)]
 
 
-def draw_detections(image, boxes, labels, scores, ids=None, keypoints=None):
+def draw_detections(image: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
+                    scores: Sequence[float], ids: Sequence[str] | None = None,
+                    keypoints: np.ndarray | None = None) -> np.ndarray:
     """
     Draw boxes (N, 4) x1, y1, x2, y2 with 'label score' captions on `image`, in place.
 
@@ -50,7 +55,7 @@ def draw_detections(image, boxes, labels, scores, ids=None, keypoints=None):
     return image
 
 
-def draw_tracks(image, tracks):
+def draw_tracks(image: np.ndarray, tracks: Sequence) -> np.ndarray:
     """
     Draw tracks (anything with box, label, score and id, like `Track`) on `image`, in place.
 

@@ -1,6 +1,9 @@
 """Letterboxing: an image resized into a model input keeping its aspect ratio, and back."""
 
+from __future__ import annotations
+
 import cv2
+from face_detector_ros.detection.detections import Detections
 import numpy as np
 
 
@@ -12,7 +15,7 @@ class Letterbox:
     given the scale itself, not a rounded output size.
     """
 
-    def __init__(self, src_w, src_h, dst_w, dst_h):
+    def __init__(self, src_w: int, src_h: int, dst_w: int, dst_h: int) -> None:
         """Precompute the scale, the resized size and the padding offsets."""
         self.scale = min(dst_w / src_w, dst_h / src_h)
         # cv2.resize rounds the output size with cvRound (half to even), as np.rint does.
@@ -26,7 +29,7 @@ class Letterbox:
         # Area averaging only where it matters: strong shrinking aliases with bilinear.
         self.interpolation = cv2.INTER_AREA if self.scale < 0.5 else cv2.INTER_LINEAR
 
-    def apply(self, image):
+    def apply(self, image: np.ndarray) -> np.ndarray:
         """Return the letterboxed image as a new (1, h, w, 3) uint8 array, padded black."""
         if self.exact:
             resized = cv2.resize(image, None, fx=self.scale, fy=self.scale,
@@ -38,6 +41,6 @@ class Letterbox:
                self.offset_x:self.offset_x + self.size[0]] = resized
         return tensor
 
-    def to_source(self, detections):
+    def to_source(self, detections: Detections) -> Detections:
         """Map detections in model-input pixels back to source-image pixels."""
         return detections.scaled(self.scale, self.offset_x, self.offset_y)

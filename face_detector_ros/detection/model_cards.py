@@ -5,6 +5,8 @@ A model card is a small YAML file beside the model file. The engine-side keys ar
 docs/model-cards.md; `load_card` fills the defaults and resolves `file` against the card's folder.
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 
 from face_detector_ros.files import share_dir
@@ -34,7 +36,7 @@ class ModelError(ValueError):
     """A model or model card that cannot be found, read or used; the message names the file."""
 
 
-def models_dir():
+def models_dir() -> Path:
     """Return the folder of shipped models: the source tree's, else the installed share one."""
     try:
         return share_dir() / 'models'
@@ -42,13 +44,13 @@ def models_dir():
         raise ModelError(f'cannot find the shipped models folder: {error}') from error
 
 
-def shipped_models():
+def shipped_models() -> dict[str, Path]:
     """Return {name: card path} of the shipped models, sorted by name."""
     folder = models_dir()
     return {path.stem: path for path in sorted(folder.glob('*.yaml'))}
 
 
-def load_card(name_or_path):
+def load_card(name_or_path: str | Path) -> dict:
     """
     Return the model card for a shipped model name, a card path or a model file path.
 

@@ -13,11 +13,14 @@ Class-aware variants shift each class's boxes to a region of their own, so boxes
 classes never overlap and one pass handles all classes.
 """
 
+from __future__ import annotations
+
 from face_detector_ros.detection.detections import Detections
 import numpy as np
 
 
-def nms(boxes, scores, iou_threshold, max_detections=None):
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
+        max_detections: int | None = None) -> np.ndarray:
     """
     Return the indices of the boxes greedy NMS keeps, best score first.
 
@@ -37,8 +40,10 @@ def nms(boxes, scores, iou_threshold, max_detections=None):
     return np.array(keep, dtype=np.intp)
 
 
-def weighted_nms(boxes, scores, iou_threshold, max_detections=None, keypoints=None,
-                 class_ids=None):
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
+                 max_detections: int | None = None, keypoints: np.ndarray | None = None,
+                 class_ids: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     Blend overlapping boxes by score, as MediaPipe's weighted NMS does.
 
@@ -71,12 +76,14 @@ def weighted_nms(boxes, scores, iou_threshold, max_detections=None, keypoints=No
             np.array(blended_keypoints, dtype=np.float32).reshape(len(keep), *keypoints.shape[1:]))
 
 
-def class_aware_nms(boxes, scores, class_ids, iou_threshold, max_detections=None):
+def class_aware_nms(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray,
+                    iou_threshold: float, max_detections: int | None = None) -> np.ndarray:
     """Return the indices greedy NMS keeps when boxes suppress only boxes of their own class."""
     return nms(_separated(boxes, class_ids), scores, iou_threshold, max_detections)
 
 
-def suppress(detections, iou_threshold, max_detections=None, weighted=False):
+def suppress(detections: Detections, iou_threshold: float, max_detections: int | None = None,
+             weighted: bool = False) -> Detections:
     """Return class-aware NMS of `detections` (hard or weighted), best score first."""
     if not weighted:
         return detections.select(class_aware_nms(detections.boxes, detections.scores,

@@ -13,6 +13,10 @@ To be scored like the project's tracker it takes the same `update()` arguments a
 does not keep. Labels are ignored for matching, as in the original.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 from face_detector_ros.tracking.tracker import Track
 import numpy as np
 
@@ -20,12 +24,13 @@ import numpy as np
 class GreedyCentroidTracker:
     """Greedy nearest-centroid tracker ageing by frame count (the baseline)."""
 
-    def __init__(self, *, max_disappeared=50):
+    def __init__(self, *, max_disappeared: int = 50) -> None:
         self.max_disappeared = int(max_disappeared)
         self._next_id = 1
         self._objects = {}  # id -> [centroid, box, label, score, disappeared, hits, born, seen]
 
-    def update(self, boxes, scores, labels, stamp):
+    def update(self, boxes: np.ndarray, scores: np.ndarray, labels: Sequence[str],
+               stamp: float) -> list[Track]:
         """Match one frame's detections and return every registered object."""
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
         if not len(boxes):

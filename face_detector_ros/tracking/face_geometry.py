@@ -11,6 +11,8 @@ z forward, x right, y down). Azimuth and elevation are the angles a robot turns 
 positive to the left (yaw about the camera's up axis), elevation positive up.
 """
 
+from __future__ import annotations
+
 import dataclasses
 
 import cv2
@@ -63,7 +65,7 @@ class CameraModel:
         object.__setattr__(self, 'distortion_model', model)
 
     @classmethod
-    def from_camera_info(cls, info, rectified=False):
+    def from_camera_info(cls, info: object, rectified: bool = False) -> CameraModel:
         """
         Build the model of the image a sensor_msgs/CameraInfo describes.
 
@@ -83,11 +85,11 @@ class CameraModel:
         return cls(K, D, info.distortion_model)
 
     @property
-    def focal_length(self):
+    def focal_length(self) -> float:
         """Mean focal length in pixels."""
         return 0.5 * (self.K[0, 0] + self.K[1, 1])
 
-    def rays(self, points):
+    def rays(self, points: np.ndarray) -> np.ndarray:
         """Return the undistorted unit viewing ray of each pixel point, shape (N, 3)."""
         points = np.asarray(points, np.float64).reshape(-1, 1, 2)
         if not len(points):
@@ -113,7 +115,8 @@ class FaceLocations:
     covariances: np.ndarray   # (N, 6, 6) x, y, z, roll, pitch, yaw; orientation unknown
 
 
-def locate_faces(camera, boxes, face_width=0.16, face_width_std=0.015, box_noise_px=2.0):
+def locate_faces(camera: CameraModel, boxes: np.ndarray, face_width: float = 0.16,
+                 face_width_std: float = 0.015, box_noise_px: float = 2.0) -> FaceLocations:
     """
     Estimate where faces are from their boxes (N, 4) x1, y1, x2, y2 in pixels.
 

@@ -1,6 +1,9 @@
 """Pairs images with the tracks computed for them, by stamp (no rclpy)."""
 
+from __future__ import annotations
+
 import collections
+from collections.abc import Hashable
 
 
 class StampMatcher:
@@ -11,20 +14,20 @@ class StampMatcher:
     the order can flip, so both sides wait in bounded buffers keyed by stamp.
     """
 
-    def __init__(self, capacity=30):
+    def __init__(self, capacity: int = 30) -> None:
         self.capacity = capacity
         self.images = collections.OrderedDict()
         self.tracks = collections.OrderedDict()
 
-    def add_image(self, key, image):
+    def add_image(self, key: Hashable, image: object) -> list[tuple[object, object]]:
         """Store an image; return [(image, tracks)] if its tracks were waiting."""
         return self._add(key, image, self.images, self.tracks, image_first=True)
 
-    def add_tracks(self, key, tracks):
+    def add_tracks(self, key: Hashable, tracks: object) -> list[tuple[object, object]]:
         """Store tracks; return [(image, tracks)] if their image was waiting."""
         return self._add(key, tracks, self.tracks, self.images, image_first=False)
 
-    def clear(self):
+    def clear(self) -> None:
         """Forget everything (a time jump makes old stamps meaningless)."""
         self.images.clear()
         self.tracks.clear()

@@ -9,6 +9,9 @@ nothing), confirms tracks after a few hits, ages them in seconds rather than fra
 the boxes. It never imports rclpy; `tracker_node` is a thin ROS wrapper around it.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 import dataclasses
 import inspect
 import itertools
@@ -34,7 +37,7 @@ ID_EPOCH = 1735689600  # 2025-01-01T00:00:00Z
 IDS_PER_SECOND = 10
 
 
-def first_track_id(now):
+def first_track_id(now: float) -> int:
     """Return the first track id of a tracker started at `now` (seconds since 1970, UTC)."""
     return int(math.floor((now - ID_EPOCH) * IDS_PER_SECOND)) % MAX_TRACK_ID + 1
 
@@ -91,14 +94,15 @@ class CentroidTracker:
     """
 
     @classmethod
-    def from_parameters(cls, params):
+    def from_parameters(cls, params: Mapping[str, object]) -> CentroidTracker:
         """Build a tracker from a mapping (node parameters), taking the keys it knows."""
         known = inspect.signature(cls).parameters
         return cls(**{key: value for key, value in params.items() if key in known})
 
-    def __init__(self, *, min_hits=3, max_age=1.0, distance_gate=4.0, size_gate=2.0,
-                 measurement_noise=0.05, acceleration_noise=2.0, initial_speed=4.0,
-                 size_noise=0.3, first_id=1):
+    def __init__(self, *, min_hits: int = 3, max_age: float = 1.0, distance_gate: float = 4.0,
+                 size_gate: float = 2.0, measurement_noise: float = 0.05,
+                 acceleration_noise: float = 2.0, initial_speed: float = 4.0,
+                 size_noise: float = 0.3, first_id: int = 1) -> None:
         if min_hits < 1:
             raise ValueError(f'min_hits must be at least 1, got {min_hits}')
         if not (isinstance(first_id, int) and 1 <= first_id <= MAX_TRACK_ID):
@@ -126,13 +130,14 @@ class CentroidTracker:
         self._label_codes = {}  # label -> code; the tracks and detections carry codes
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget all tracks (ids already given are still never reused)."""
         self._tracks = _Tracks.empty()
         self._ids = []  # str for confirmed tracks, None while tentative
         self._stamp = None
 
-    def update(self, boxes, scores, labels, stamp):
+    def update(self, boxes: np.ndarray, scores: np.ndarray, labels: Sequence[str],
+               stamp: float) -> list[Track]:
         """
         Add the detections of one image and return the confirmed tracks, coasting ones included.
 
@@ -318,12 +323,14 @@ class CentroidTracker:
         return confirmed
 
 
-def kalman_predict(covariance, transition, noise):
+def kalman_predict(covariance: np.ndarray, transition: np.ndarray,
+                   noise: np.ndarray) -> np.ndarray:
     """Return the predicted covariances F P F' + Q of a stack of covariances P (N, n, n)."""
     return transition @ covariance @ transition.T + noise
 
 
-def kalman_update(covariance, innovation_variance):
+def kalman_update(covariance: np.ndarray,
+                  innovation_variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     Return the gains and the corrected covariances for a measurement of the first state variable.
 
