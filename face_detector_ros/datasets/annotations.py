@@ -1,5 +1,7 @@
 """Annotation types shared by every dataset format, in image pixels."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 
@@ -19,12 +21,12 @@ class Box:
     difficult: bool = False
 
     @property
-    def width(self):
+    def width(self) -> float:
         """Return the box width in pixels."""
         return self.x2 - self.x1
 
     @property
-    def height(self):
+    def height(self) -> float:
         """Return the box height in pixels."""
         return self.y2 - self.y1
 

@@ -1,11 +1,16 @@
 """Text files of counted blocks (a name, a count, then that many lines): WIDER and FDDB."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from pathlib import Path
 
 from face_detector_ros.datasets.annotations import DatasetError
 
 
-def read_counted_blocks(path, parse_line, empty_filler=None):
+def read_counted_blocks(path: str | Path, parse_line: Callable[[Path, int, str], object],
+                        empty_filler: Callable[[str], bool] | None = None
+                        ) -> list[tuple[str, list]]:
     """
     Return [(name, [parse_line(path, line_number, line), ...])] for each block of a file.
 

@@ -1,5 +1,7 @@
 """Darknet .data files and the mask article's rules for patching a yolov3.cfg."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 import re
 
@@ -17,12 +19,12 @@ class TrainingSettings:
     subdivisions: int = 16
     size: int = 416
 
-    def max_batches(self, classes):
+    def max_batches(self, classes: int) -> int:
         """Return classes x 2000 iterations, but at least 4000."""
         return max(4000, 2000 * classes)
 
 
-def data_text(classes, train, valid, names, backup):
+def data_text(classes: int, train: str, valid: str, names: str, backup: str) -> str:
     """Return a darknet .data file."""
     return (f'classes = {classes}\ntrain = {train}\nvalid = {valid}\nnames = {names}\n'
             f'backup = {backup}\n')
@@ -59,7 +61,8 @@ def _set(lines, key, value):
     lines.insert(1, f'{key}={value}')
 
 
-def patch_yolo_cfg(text, classes, settings=TrainingSettings(), source='cfg'):
+def patch_yolo_cfg(text: str, classes: int, settings: TrainingSettings = TrainingSettings(),
+                   source: str = 'cfg') -> str:
     """
     Return a YOLOv3-style cfg patched for `classes` classes by the mask article's rules.
 

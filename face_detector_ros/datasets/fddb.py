@@ -1,12 +1,16 @@
 """FDDB: elliptical face annotations (`FDDB-fold-NN-ellipseList.txt`) and their boxes."""
 
+from __future__ import annotations
+
 import math
+from pathlib import Path
 
 from face_detector_ros.datasets.annotations import Box, DatasetError
 from face_detector_ros.datasets.blocks import read_counted_blocks
 
 
-def ellipse_box(major_radius, minor_radius, angle, center_x, center_y, label='face'):
+def ellipse_box(major_radius: float, minor_radius: float, angle: float, center_x: float,
+                center_y: float, label: str = 'face') -> Box:
     """Return the axis-aligned bounding box of an ellipse rotated by `angle` radians."""
     cos, sin = math.cos(angle), math.sin(angle)
     half_width = math.hypot(major_radius * cos, minor_radius * sin)
@@ -15,7 +19,7 @@ def ellipse_box(major_radius, minor_radius, angle, center_x, center_y, label='fa
                center_x + half_width, center_y + half_height)
 
 
-def read_fddb_ellipses(path):
+def read_fddb_ellipses(path: str | Path) -> list[tuple[str, list[Box]]]:
     """
     Read an FDDB ellipse list into (image path without extension, boxes) pairs.
 

@@ -1,18 +1,23 @@
 """The detector article's face and image filters, clipping and squaring of boxes."""
 
+from __future__ import annotations
+
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+
+from face_detector_ros.datasets.annotations import Box, ImageAnnotation
 
 SQUARE_MODES = ('enlarge', 'shrink', 'none')
 
 
-def clip_box(box, width, height):
+def clip_box(box: Box, width: float, height: float) -> Box:
     """Return `box` clipped to a `width` x `height` image."""
     return replace(box, x1=min(max(box.x1, 0), width), y1=min(max(box.y1, 0), height),
                    x2=min(max(box.x2, 0), width), y2=min(max(box.y2, 0), height))
 
 
-def square_box(box, width, height, mode='enlarge'):
+def square_box(box: Box, width: float, height: float, mode: str = 'enlarge') -> Box:
     """
     Return `box` made square about its centre, kept inside the image.
 
@@ -50,7 +55,7 @@ class FaceFilter:
     drop_gray: bool = True
     drop_image: bool = True
 
-    def face_problem(self, box, width, height):
+    def face_problem(self, box: Box, width: float, height: float) -> str | None:
         """Return why a face (already clipped) fails the filter, or None."""
         size = min(box.width, box.height)
         if size < self.min_size:
@@ -59,7 +64,7 @@ class FaceFilter:
             return f'under {self.min_fraction:.0%} of the image width'
         return None
 
-    def image_problem(self, width, height, channels):
+    def image_problem(self, width: int, height: int, channels: int) -> str | None:
         """Return why an image fails the filter regardless of its faces, or None."""
         if not self.min_aspect <= width / height <= self.max_aspect:
             return 'aspect ratio'
@@ -67,7 +72,8 @@ class FaceFilter:
             return 'grayscale'
         return None
 
-    def apply(self, annotation, face_problems=None):
+    def apply(self, annotation: ImageAnnotation, face_problems: Sequence[str | None] | None = None
+              ) -> tuple[ImageAnnotation | None, Counter]:
         """
         Filter one image's faces: return (the annotation to keep or None, Counter of reasons).
 
@@ -97,12 +103,12 @@ class FaceFilter:
         return replace(annotation, boxes=kept), reasons
 
 
-def is_image_reason(reason):
+def is_image_reason(reason: str) -> bool:
     """Return True for a reason that counts a dropped image rather than a face."""
     return reason.startswith('image: ')
 
 
-def describe_reasons(reasons):
+def describe_reasons(reasons: Counter) -> str:
     """Return the dropped images and faces by reason as one short line."""
     images = {reason[len('image: '):]: count for reason, count in reasons.items()
               if is_image_reason(reason)}

@@ -1,5 +1,7 @@
 """Image files of a dataset: which extensions count, finding an image by stem, reading its size."""
 
+from __future__ import annotations
+
 from pathlib import Path
 import struct
 
@@ -13,12 +15,12 @@ _PNG_CHANNELS = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}
 _JPEG_SOF = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def is_image(path):
+def is_image(path: str | Path) -> bool:
     """Return True if `path` has an image extension (any case)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def find_image(directory, stem):
+def find_image(directory: str | Path, stem: str) -> Path | None:
     """Return the image in `directory` whose name is `stem` plus an image extension, or None."""
     directory = Path(directory)
     for extension in IMAGE_EXTENSIONS:
@@ -29,7 +31,7 @@ def find_image(directory, stem):
     return None
 
 
-def image_index(directory):
+def image_index(directory: str | Path) -> dict[str, Path]:
     """Map each image stem in `directory` (not recursive) to its path, in sorted name order."""
     index = {}
     for path in sorted(Path(directory).iterdir()):
@@ -38,7 +40,7 @@ def image_index(directory):
     return index
 
 
-def image_size(path):
+def image_size(path: str | Path) -> tuple[int, int, int]:
     """Return (width, height, channels) of an image, from its header when it is PNG or JPEG."""
     path = Path(path)
     try:

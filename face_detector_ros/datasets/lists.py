@@ -6,6 +6,9 @@ and `test.txt` hold `image_path xml_path` lines, `test_name_size.txt` holds `nam
 lines, and `labelmap.prototxt` names label 0 background, then one item per class.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 import random
 import re
@@ -17,7 +20,7 @@ _ITEM = re.compile(r'item\s*\{([^}]*)\}')
 _FIELD = re.compile(r'(\w+)\s*:\s*(?:"([^"]*)"|(\S+))')
 
 
-def labelmap_text(class_names):
+def labelmap_text(class_names: Sequence[str]) -> str:
     """Return a labelmap.prototxt with background as label 0 and the classes from 1."""
     items = [('none_of_the_above', 0, 'background')]
     items += [(name, label, name) for label, name in enumerate(class_names, 1)]
@@ -25,7 +28,7 @@ def labelmap_text(class_names):
                    f'  display_name: "{display}"\n}}\n' for name, label, display in items)
 
 
-def read_labelmap(path):
+def read_labelmap(path: str | Path) -> list[str]:
     """Return the class names of a labelmap.prototxt in label order, without the background."""
     path = Path(path)
     try:
@@ -44,13 +47,13 @@ def read_labelmap(path):
     return [labels[label] for label in range(1, len(labels))]
 
 
-def read_pairs(path):
+def read_pairs(path: str | Path) -> list[tuple[str, str]]:
     """Read an `image_path xml_path` list file."""
     rows = _read_rows(path, 2)
     return [tuple(row) for row in rows]
 
 
-def read_name_sizes(path):
+def read_name_sizes(path: str | Path) -> list[tuple[str, int, int]]:
     """Read a `name height width` list file into (name, height, width) tuples."""
     rows = _read_rows(path, 3)
     try:
@@ -59,20 +62,20 @@ def read_name_sizes(path):
         raise DatasetError(f'{path}: height and width must be integers') from None
 
 
-def write_rows(path, rows):
+def write_rows(path: str | Path, rows: Iterable[Sequence]) -> None:
     """Write rows of fields, space separated, one per line."""
     Path(path).write_text(''.join(' '.join(map(str, row)) + '\n' for row in rows),
                           encoding='utf-8')
 
 
-def shuffled(items, seed):
+def shuffled(items: Iterable, seed: int) -> list:
     """Return a copy of `items` in an order fixed by `seed`."""
     items = list(items)
     random.Random(seed).shuffle(items)
     return items
 
 
-def split_items(items, test_fraction, seed):
+def split_items(items: Sequence, test_fraction: float, seed: int) -> tuple[list, list]:
     """Split `items` into sorted (train, test) lists by `seed`; test holds round(n x fraction)."""
     if not 0 <= test_fraction < 1:
         raise ValueError(f'test fraction {test_fraction} is not in [0, 1)')

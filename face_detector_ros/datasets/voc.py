@@ -1,5 +1,7 @@
 """Pascal VOC XML annotations: read and write one file, read a folder."""
 
+from __future__ import annotations
+
 import math
 from pathlib import Path
 import xml.etree.ElementTree as ElementTree
@@ -7,7 +9,7 @@ import xml.etree.ElementTree as ElementTree
 from face_detector_ros.datasets.annotations import Box, DatasetError, ImageAnnotation
 
 
-def read_voc_xml(path):
+def read_voc_xml(path: str | Path) -> ImageAnnotation:
     """Read one VOC XML file into an ImageAnnotation; tags are found by name, never position."""
     path = Path(path)
     try:
@@ -75,7 +77,7 @@ def _whole_pixel_corners(box, width, height):
             min(max(x2, 0), width), min(max(y2, 0), height))
 
 
-def voc_xml_string(annotation, folder=''):
+def voc_xml_string(annotation: ImageAnnotation, folder: str = '') -> str:
     """Return the VOC XML document for `annotation` as a string, in whole pixels."""
     root = ElementTree.Element('annotation')
     _add(root, 'folder', folder)
@@ -99,12 +101,12 @@ def voc_xml_string(annotation, folder=''):
     return ElementTree.tostring(root, encoding='unicode') + '\n'
 
 
-def write_voc_xml(annotation, path, folder=''):
+def write_voc_xml(annotation: ImageAnnotation, path: str | Path, folder: str = '') -> None:
     """Write `annotation` as a VOC XML file."""
     Path(path).write_text(voc_xml_string(annotation, folder), encoding='utf-8')
 
 
-def read_voc_dir(directory):
+def read_voc_dir(directory: str | Path) -> list[ImageAnnotation]:
     """Read every *.xml file of `directory` (sorted by name) into a list of ImageAnnotation."""
     directory = Path(directory)
     if not directory.is_dir():

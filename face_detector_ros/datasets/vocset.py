@@ -1,15 +1,18 @@
 """Write a VOC dataset with SSD-Caffe lists: Annotations/, lists, name sizes and a label map."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 import os
 from pathlib import Path
 import shutil
 
-from face_detector_ros.datasets.annotations import DatasetError
+from face_detector_ros.datasets.annotations import DatasetError, ImageAnnotation
 from face_detector_ros.datasets.lists import labelmap_text, shuffled, write_rows
 from face_detector_ros.datasets.voc import write_voc_xml
 
 
-def sample_id(relative_image_path):
+def sample_id(relative_image_path: str | Path) -> str:
     """Return a file-name-safe unique id for an image: its relative path without extension."""
     return Path(relative_image_path).with_suffix('').as_posix().replace('/', '_')
 
@@ -22,7 +25,8 @@ class VocSetWriter:
     images are copied (`copy_images`), or with the source dataset beside it otherwise.
     """
 
-    def __init__(self, staging, final_dir, copy_images=False):
+    def __init__(self, staging: str | Path, final_dir: str | Path,
+                 copy_images: bool = False) -> None:
         """Prepare the Annotations folder in `staging`."""
         self.staging = Path(staging)
         self.final_dir = Path(final_dir).resolve()
@@ -31,7 +35,8 @@ class VocSetWriter:
         self.seen = set()
         (self.staging / 'Annotations').mkdir()
 
-    def add(self, list_name, relative_image, image_path, annotation):
+    def add(self, list_name: str, relative_image: str | Path, image_path: str | Path,
+            annotation: ImageAnnotation) -> None:
         """Write one image's annotation and remember it for the list `list_name`."""
         ident = sample_id(relative_image)
         if ident in self.seen:
@@ -48,7 +53,7 @@ class VocSetWriter:
         self.lists.setdefault(list_name, []).append(
             (image.as_posix(), xml.as_posix(), ident, annotation.height, annotation.width))
 
-    def finish(self, class_names, seed):
+    def finish(self, class_names: Sequence[str], seed: int) -> None:
         """Write the lists (trainval shuffled by `seed`, others in order) and the label map."""
         for list_name, rows in self.lists.items():
             if list_name == 'trainval':
@@ -57,6 +62,6 @@ class VocSetWriter:
             write_rows(self.staging / f'{list_name}_name_size.txt', [row[2:] for row in rows])
         (self.staging / 'labelmap.prototxt').write_text(labelmap_text(class_names))
 
-    def counts(self):
+    def counts(self) -> dict[str, int]:
         """Return the number of images per list."""
         return {name: len(rows) for name, rows in self.lists.items()}

@@ -1,6 +1,9 @@
 """WIDER Face ground truth: the `wider_face_{train,val}_bbx_gt.txt` files."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from pathlib import Path
 
 from face_detector_ros.datasets.annotations import Box, DatasetError
 from face_detector_ros.datasets.blocks import read_counted_blocks
@@ -30,7 +33,7 @@ class WiderRules:
     drop_invalid: bool = False
     drop_atypical_pose: bool = False
 
-    def problem(self, face):
+    def problem(self, face: WiderFace) -> str | None:
         """Return why `face` fails these rules, or None."""
         if face.blur > self.max_blur:
             return 'blurry'
@@ -43,7 +46,7 @@ class WiderRules:
         return None
 
 
-def read_wider_gt(path):
+def read_wider_gt(path: str | Path) -> list[tuple[str, list[WiderFace]]]:
     """
     Read a WIDER ground-truth file into a list of (image path relative to images/, faces).
 

@@ -1,5 +1,8 @@
 """YOLO (darknet) labels: `<class> <x_center> <y_center> <width> <height>` normalised per line."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 import math
 from pathlib import Path
 
@@ -7,7 +10,8 @@ from face_detector_ros.datasets.annotations import Box, DatasetError, ImageAnnot
 from face_detector_ros.datasets.images import image_index, image_size
 
 
-def read_yolo_txt(path, class_names, width, height):
+def read_yolo_txt(path: str | Path, class_names: Sequence[str] | None, width: float,
+                  height: float) -> list[Box]:
     """
     Read one YOLO label file into boxes in pixels of a `width` x `height` image.
 
@@ -45,7 +49,8 @@ def read_yolo_txt(path, class_names, width, height):
     return boxes
 
 
-def yolo_txt_string(boxes, class_names, width, height):
+def yolo_txt_string(boxes: Sequence[Box], class_names: Sequence[str], width: float,
+                    height: float) -> str:
     """Return the YOLO label text for `boxes`; every label must be in `class_names`."""
     lines = []
     for box in boxes:
@@ -59,12 +64,13 @@ def yolo_txt_string(boxes, class_names, width, height):
     return ''.join(lines)
 
 
-def write_yolo_txt(boxes, path, class_names, width, height):
+def write_yolo_txt(boxes: Sequence[Box], path: str | Path, class_names: Sequence[str],
+                   width: float, height: float) -> None:
     """Write `boxes` (pixels of a `width` x `height` image) as a YOLO label file."""
     Path(path).write_text(yolo_txt_string(boxes, class_names, width, height), encoding='utf-8')
 
 
-def read_names(path):
+def read_names(path: str | Path) -> list[str]:
     """Read a darknet .names file: one class name per line, blank lines ignored."""
     path = Path(path)
     try:
@@ -77,12 +83,13 @@ def read_names(path):
     return names
 
 
-def write_names(class_names, path):
+def write_names(class_names: Sequence[str], path: str | Path) -> None:
     """Write a darknet .names file."""
     Path(path).write_text(''.join(f'{name}\n' for name in class_names), encoding='utf-8')
 
 
-def read_yolo_dir(directory, class_names=None):
+def read_yolo_dir(directory: str | Path,
+                  class_names: Sequence[str] | None = None) -> list[ImageAnnotation]:
     """
     Read a darknet folder: each image with its `<stem>.txt` beside it (none = no boxes).
 

@@ -15,6 +15,9 @@ neither a true nor a false positive, and they are not counted in the recall.
   those thresholds.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,27 +99,27 @@ class Evaluation:
     best_f1: OperatingPoint
 
     @property
-    def ap(self):
+    def ap(self) -> float | None:
         """Return the mean VOC all-point AP at `iou_threshold`."""
         return self._mean('ap')
 
     @property
-    def ap_11point(self):
+    def ap_11point(self) -> float | None:
         """Return the mean VOC2007 11-point AP at `iou_threshold`."""
         return self._mean('ap_11point')
 
     @property
-    def coco_ap(self):
+    def coco_ap(self) -> float | None:
         """Return the mean COCO AP@[.5:.95]."""
         return self._mean('coco_ap')
 
     @property
-    def coco_ap50(self):
+    def coco_ap50(self) -> float | None:
         """Return the mean COCO AP at IoU 0.5 (101-point, greedy matching)."""
         return self._mean('coco_ap50')
 
     @property
-    def coco_ap75(self):
+    def coco_ap75(self) -> float | None:
         """Return the mean COCO AP at IoU 0.75."""
         return self._mean('coco_ap75')
 
@@ -126,7 +129,8 @@ class Evaluation:
         return float(np.mean(values)) if values else None
 
 
-def box_iou(boxes, truth_boxes, crowd=None):
+def box_iou(boxes: np.ndarray, truth_boxes: np.ndarray,
+            crowd: np.ndarray | None = None) -> np.ndarray:
     """
     Return the (len(boxes), len(truth_boxes)) IoU matrix, computed as pycocotools does.
 
@@ -147,7 +151,7 @@ def box_iou(boxes, truth_boxes, crowd=None):
     return np.divide(inter, union, out=np.zeros_like(inter), where=overlap)
 
 
-def voc_ap(recall, precision):
+def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
     """Return the VOC2010+ all-point AP: the area under the monotone precision envelope."""
     recall = np.concatenate(([0.], recall, [1.]))
     precision = np.concatenate(([0.], precision, [0.]))
@@ -156,7 +160,7 @@ def voc_ap(recall, precision):
     return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
 
 
-def voc_ap_11point(recall, precision):
+def voc_ap_11point(recall: np.ndarray, precision: np.ndarray) -> float:
     """Return the VOC2007 AP: mean of the best precision at recall >= 0, 0.1, ..., 1."""
     recall, precision = np.asarray(recall), np.asarray(precision)
     total = 0.
@@ -166,7 +170,8 @@ def voc_ap_11point(recall, precision):
     return float(total / 11.)
 
 
-def best_f1(scores, true_positive, num_truth):
+def best_f1(scores: np.ndarray, true_positive: np.ndarray,
+            num_truth: int) -> OperatingPoint | None:
     """
     Return the OperatingPoint of highest F1 over score thresholds, or None without truth.
 
@@ -191,7 +196,9 @@ def best_f1(scores, true_positive, num_truth):
                           float(scores[best]))
 
 
-def evaluate(truth, predictions, iou_threshold=0.5, max_detections=100, labels=()):
+def evaluate(truth: Mapping[object, ImageTruth], predictions: Mapping[object, ImagePredictions],
+             iou_threshold: float = 0.5, max_detections: int = 100,
+             labels: Sequence[str] = ()) -> Evaluation:
     """
     Evaluate `predictions` against `truth`, both dicts of image id -> ImageTruth/ImagePredictions.
 
@@ -375,12 +382,12 @@ class SizeBucket:
     found: int
 
     @property
-    def recall(self):
+    def recall(self) -> float | None:
         """Return found / num_truth, None for an empty bucket."""
         return self.found / self.num_truth if self.num_truth else None
 
     @property
-    def name(self):
+    def name(self) -> str:
         """Return the bucket as text: '10-24', '128+'."""
         return f'{self.low:g}+' if np.isinf(self.high) else f'{self.low:g}-{self.high:g}'
 
@@ -397,30 +404,32 @@ class SizeReport:
     num_images: int
 
     @property
-    def recall(self):
+    def recall(self) -> float | None:
         """Return the recall over every bucket."""
         truth = sum(bucket.num_truth for bucket in self.buckets)
         return sum(bucket.found for bucket in self.buckets) / truth if truth else None
 
     @property
-    def precision(self):
+    def precision(self) -> float | None:
         """Return TP / (TP + FP), None without detections."""
         counted = self.true_positives + self.false_positives
         return self.true_positives / counted if counted else None
 
     @property
-    def false_per_image(self):
+    def false_per_image(self) -> float:
         """Return the false positives per image."""
         return self.false_positives / self.num_images if self.num_images else 0.0
 
-    def recall_between(self, low, high=np.inf):
+    def recall_between(self, low: float, high: float = np.inf) -> float | None:
         """Return the recall of the truth boxes from `low` to `high` pixels wide (bucket edges)."""
         chosen = [bucket for bucket in self.buckets if bucket.low >= low and bucket.high <= high]
         truth = sum(bucket.num_truth for bucket in chosen)
         return sum(bucket.found for bucket in chosen) / truth if truth else None
 
 
-def size_report(truth, predictions, score_threshold, iou_threshold=0.5, edges=SIZE_EDGES):
+def size_report(truth: Mapping[object, ImageTruth],
+                predictions: Mapping[object, ImagePredictions], score_threshold: float,
+                iou_threshold: float = 0.5, edges: Sequence[float] = SIZE_EDGES) -> SizeReport:
     """
     Return recall by face width and precision of the detections scored >= score_threshold.
 

@@ -24,7 +24,12 @@ the MOTChallenge benchmark and py-motmetrics:
   threshold); IDF1 = 2 IDTP / (GT + predictions).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 import math
+from pathlib import Path
+from typing import IO
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -33,7 +38,8 @@ from scipy.optimize import linear_sum_assignment
 IGNORE_IOU = 0.5
 
 
-def rows_from_boxes(frame, ids, boxes, confidences=None):
+def rows_from_boxes(frame: int, ids: Sequence[int] | int, boxes: np.ndarray,
+                    confidences: Sequence[float] | None = None) -> np.ndarray:
     """Return MOT rows for one frame from ids and x1, y1, x2, y2 boxes."""
     boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
     rows = np.empty((len(boxes), 7))
@@ -45,7 +51,8 @@ def rows_from_boxes(frame, ids, boxes, confidences=None):
     return rows
 
 
-def rows_from_tracks(frame, tracks, ids=None):
+def rows_from_tracks(frame: int, tracks: Sequence,
+                     ids: Sequence[int] | None = None) -> np.ndarray:
     """Return MOT rows for one frame of `Track`s; `ids` replaces their (integer) ids."""
     if ids is None:
         ids = [int(track.id) for track in tracks]
@@ -53,7 +60,7 @@ def rows_from_tracks(frame, tracks, ids=None):
                            [track.score for track in tracks])
 
 
-def write_mot(path_or_stream, rows):
+def write_mot(path_or_stream: str | Path | IO, rows: np.ndarray) -> None:
     """Write rows (frame, id, left, top, width, height[, conf]) as a MOTChallenge text file."""
     rows = np.asarray(rows, dtype=float).reshape(-1, 7)
     order = np.lexsort((rows[:, 1], rows[:, 0]))
@@ -68,7 +75,7 @@ def write_mot(path_or_stream, rows):
             stream.write(lines)
 
 
-def read_mot(path):
+def read_mot(path: str | Path) -> np.ndarray:
     """
     Read a MOTChallenge text file into rows (frame, id, left, top, width, height, conf).
 
@@ -112,7 +119,7 @@ def _parse_row(text, where):
     return values + [1.0] * (7 - len(values))
 
 
-def iou_matrix(boxes_a, boxes_b):
+def iou_matrix(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     """Return the IoU of every pair of left, top, width, height boxes, shape (len(a), len(b))."""
     a = np.asarray(boxes_a, dtype=float).reshape(-1, 4)
     b = np.asarray(boxes_b, dtype=float).reshape(-1, 4)
@@ -128,7 +135,8 @@ def iou_matrix(boxes_a, boxes_b):
 ZERO_MARKED = ('devkit', 'trackeval')
 
 
-def evaluate(gt, pred, iou_threshold=0.5, zero_marked='devkit'):
+def evaluate(gt: np.ndarray, pred: np.ndarray, iou_threshold: float = 0.5,
+             zero_marked: str = 'devkit') -> dict:
     """
     Score predicted tracks against ground truth; return a dict of MOT metrics.
 

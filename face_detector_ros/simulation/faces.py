@@ -11,6 +11,9 @@ Labeled Faces in the Wild, used only for small faces); backgrounds coffee, chels
 gravel (CC0), rocket (SpaceX, public domain), hubble (NASA, public domain).
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 import dataclasses
 import functools
 from pathlib import Path
@@ -58,11 +61,11 @@ class FaceCrop:
     face_box: tuple
 
     @property
-    def face_width(self):
+    def face_width(self) -> float:
         """Width of the face box in crop pixels."""
         return self.face_box[2] - self.face_box[0]
 
-    def flipped(self):
+    def flipped(self) -> FaceCrop:
         """Return the mirror image of this crop, face box mirrored with it."""
         x1, y1, x2, y2 = self.face_box
         width = self.image.shape[1]
@@ -104,7 +107,7 @@ def _to_bgr(image):
 
 
 @functools.lru_cache(maxsize=1)
-def face_crops():
+def face_crops() -> tuple[FaceCrop, ...]:
     """Return the face crops (cached): the two photo faces first, then small LFW faces."""
     crops = []
     for name, (x1, y1, x2, y2) in _PHOTO_FACES.items():
@@ -126,7 +129,7 @@ def _background_source(name):
     return _to_bgr(_BACKGROUNDS[name]())
 
 
-def background(name, width, height):
+def background(name: str, width: int, height: int) -> np.ndarray:
     """Return background `name` (BGR, no faces) scaled to cover width x height, centre-cropped."""
     if name not in _BACKGROUNDS:
         raise ValueError(f'unknown background {name!r}; choose one of {", ".join(_BACKGROUNDS)}')
@@ -161,7 +164,7 @@ def _placement(crop, face_box):
     return (new_w, new_h), (round(tx1 - fx1 * sx), round(ty1 - fy1 * sy)), (sx, sy)
 
 
-def paste_face(image, crop, face_box):
+def paste_face(image: np.ndarray, crop: FaceCrop, face_box: Sequence[float]) -> np.ndarray:
     """
     Paste `crop` into `image` (in place) so that its face lands on face_box (x1, y1, x2, y2).
 
@@ -200,7 +203,8 @@ def _crops_for(size):
     return usable or [max(crops, key=lambda crop: crop.face_width)]
 
 
-def composed_image(width, height, face_sizes, seed, background_name=None):
+def composed_image(width: int, height: int, face_sizes: Sequence[float], seed: int,
+                   background_name: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """
     Compose an image with one real face per entry of face_sizes (face box widths in px).
 
@@ -244,7 +248,8 @@ def _intersect(a, b):
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def sample_sequence(num_frames=90, width=640, height=480, fps=30.0, seed=0):
+def sample_sequence(num_frames: int = 90, width: int = 640, height: int = 480,
+                    fps: float = 30.0, seed: int = 0) -> SampleSequence:
     """
     Return a deterministic sequence of three real faces moving over a still background.
 
@@ -290,7 +295,8 @@ def sample_sequence(num_frames=90, width=640, height=480, fps=30.0, seed=0):
     return SampleSequence(frames, fps, background_name)
 
 
-def write_sample_sequence(directory, image_format='png', overwrite=False, **kwargs):
+def write_sample_sequence(directory: str | Path, image_format: str = 'png',
+                          overwrite: bool = False, **kwargs: object) -> SampleSequence:
     """
     Write sample_sequence(**kwargs) to `directory` as MOTChallenge-style files.
 

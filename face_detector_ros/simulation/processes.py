@@ -1,5 +1,8 @@
 """Nodes in their own processes, as `ros2 launch` runs them: started, watched and always reaped."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 import contextlib
 import os
 from pathlib import Path
@@ -10,7 +13,7 @@ import sys
 import time
 
 
-def executable(name):
+def executable(name: str) -> str:
     """
     Return the path of one of this package's executables.
 
@@ -41,7 +44,8 @@ def _ignore_sigint():
 class NodeProcess:
     """A node started in its own process group; always reaped, by PID, even when a test fails."""
 
-    def __init__(self, args, log_path, env=None, ignore_sigint=False):
+    def __init__(self, args: Sequence[str], log_path: str | Path,
+                 env: Mapping[str, str] | None = None, ignore_sigint: bool = False) -> None:
         """Start `args`; with `ignore_sigint`, SIGINT starts ignored (as a shell's `cmd &`)."""
         self.log_path = Path(log_path)
         self._log = open(self.log_path, 'wb')
@@ -51,16 +55,16 @@ class NodeProcess:
             preexec_fn=_ignore_sigint if ignore_sigint else None)
 
     @property
-    def pid(self):
+    def pid(self) -> int:
         return self.process.pid
 
-    def output(self):
+    def output(self) -> str:
         """Everything the process printed so far."""
         if not self._log.closed:
             self._log.flush()
         return self.log_path.read_text(errors='replace')
 
-    def wait_for_output(self, text, timeout=20.0):
+    def wait_for_output(self, text: str, timeout: float = 20.0) -> bool:
         """Wait until the process has printed `text` (False if it ends or time runs out)."""
         deadline = time.monotonic() + timeout
         while text not in self.output():
@@ -69,11 +73,11 @@ class NodeProcess:
             time.sleep(0.05)
         return True
 
-    def wait(self, timeout):
+    def wait(self, timeout: float) -> int:
         """Wait for the process to end by itself; return its exit code."""
         return self.process.wait(timeout=timeout)
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout: float = 5.0) -> int:
         """Interrupt the node as ros2 launch does (SIGINT), escalate if it does not end."""
         for sig, grace in ((signal.SIGINT, timeout), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
             if self.process.poll() is not None:
@@ -85,8 +89,8 @@ class NodeProcess:
         self._log.close()
         return self.process.returncode
 
-    def __enter__(self):
+    def __enter__(self) -> NodeProcess:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.stop()

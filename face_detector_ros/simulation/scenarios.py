@@ -13,6 +13,8 @@ Scenarios (all deterministic for a given seed and frame rate):
     static: four faces standing side by side, with strong jitter and frequent misses.
 """
 
+from __future__ import annotations
+
 import dataclasses
 
 from face_detector_ros.evaluation.mot import rows_from_boxes, rows_from_tracks
@@ -78,7 +80,7 @@ class _Layout:
     mutual_occlusion: bool = False  # a larger (nearer) face hides a smaller one behind it
 
 
-def generate(name, fps, seed=0):
+def generate(name: str, fps: float, seed: int = 0) -> Scenario:
     """Return the scenario `name` sampled at `fps` frames per second."""
     if name not in SCENARIOS:
         raise ValueError(f'unknown scenario {name!r}; choose from {", ".join(SCENARIOS)}')
@@ -101,20 +103,20 @@ def generate(name, fps, seed=0):
     return Scenario(name, fps, IMAGE_SIZE, frames)
 
 
-def ground_truth_rows(scenario):
+def ground_truth_rows(scenario: Scenario) -> np.ndarray:
     """Return the ground truth as MOT rows (frame, id, left, top, width, height, conf)."""
     return np.concatenate([np.empty((0, 7))] + [
         rows_from_boxes(frame.index, frame.gt_ids, frame.gt_boxes) for frame in scenario.frames])
 
 
-def detection_rows(scenario):
+def detection_rows(scenario: Scenario) -> np.ndarray:
     """Return the detections as MOT rows with id -1 and the score as conf."""
     return np.concatenate([np.empty((0, 7))] + [
         rows_from_boxes(frame.index, -1, frame.boxes, frame.scores)
         for frame in scenario.frames])
 
 
-def track_rows(tracker, scenario):
+def track_rows(tracker: object, scenario: Scenario) -> np.ndarray:
     """Run `tracker` over the scenario; return its tracks as MOT rows (ids made integers)."""
     numbers = {}
     rows = [np.empty((0, 7))]
