@@ -15,6 +15,9 @@ output tensors in the model's output order. Boxes and keypoints come back in pix
 tensor (before any letterbox undo), after class-aware NMS, best score first.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
 import functools
 import math
 
@@ -23,7 +26,8 @@ from face_detector_ros.detection.nms import suppress
 import numpy as np
 
 
-def make_decoder(card):
+def make_decoder(card: Mapping[str, object]
+                 ) -> Callable[[Sequence[np.ndarray], float, float, int], Detections]:
     """Return the decoder for a model card; ValueError names a missing or unknown key."""
     decoders = {'blazeface': BlazeFaceDecoder, 'retinaface': RetinaFaceDecoder,
                 'ssd': SsdDecoder, 'yolo': YoloDecoder}
@@ -33,10 +37,12 @@ def make_decoder(card):
     return decoders[kind](card)
 
 
-def ssd_anchors(input_size, strides, min_scale, max_scale, num_layers=None,
-                anchor_offset_x=0.5, anchor_offset_y=0.5, aspect_ratios=(1.0,),
-                interpolated_scale_aspect_ratio=1.0, reduce_boxes_in_lowest_layer=False,
-                fixed_anchor_size=False):
+def ssd_anchors(input_size: Sequence[int], strides: Sequence[int], min_scale: float,
+                max_scale: float, num_layers: int | None = None, anchor_offset_x: float = 0.5,
+                anchor_offset_y: float = 0.5, aspect_ratios: Sequence[float] = (1.0,),
+                interpolated_scale_aspect_ratio: float = 1.0,
+                reduce_boxes_in_lowest_layer: bool = False,
+                fixed_anchor_size: bool = False) -> np.ndarray:
     """
     Return MediaPipe SsdAnchorsCalculator anchors as (N, 4) rows (x_center, y_center, w, h).
 
@@ -87,7 +93,7 @@ def ssd_anchors(input_size, strides, min_scale, max_scale, num_layers=None,
 class BlazeFaceDecoder:
     """MediaPipe TensorsToDetections for SSD-anchor models such as BlazeFace."""
 
-    def __init__(self, card):
+    def __init__(self, card: Mapping[str, object]) -> None:
         """Build the anchors and box coder from the card's MediaPipe options."""
         _require(card, 'input_size', 'labels', 'strides', 'min_scale', 'max_scale')
         self.width, self.height = card['input_size']
@@ -112,7 +118,8 @@ class BlazeFaceDecoder:
         self.size_gains = anchors[:, 2:] * size / np.array(
             [card.get('w_scale', self.width), card.get('h_scale', self.height)], dtype=np.float32)
 
-    def __call__(self, outputs, score_threshold, nms_iou, max_detections):
+    def __call__(self, outputs: Sequence[np.ndarray], score_threshold: float, nms_iou: float,
+                 max_detections: int) -> Detections:
         """Decode (1, anchors, 4 + 2K) regressors and (1, anchors, classes) score logits."""
         if len(outputs) != 2:
             raise ValueError(f'blazeface: expected 2 output tensors (regressors, scores), '
@@ -145,7 +152,7 @@ class SsdDecoder:
 
     layouts = ('detection_output', 'count_first')
 
-    def __init__(self, card):
+    def __init__(self, card: Mapping[str, object]) -> None:
         """Read layout, label offset and NMS method from the card."""
         _require(card, 'input_size', 'labels')
         self.width, self.height = card['input_size']
@@ -157,7 +164,8 @@ class SsdDecoder:
         self.num_classes = len(card['labels'])
         self.weighted = _weighted_nms(card, default='hard')
 
-    def __call__(self, outputs, score_threshold, nms_iou, max_detections):
+    def __call__(self, outputs: Sequence[np.ndarray], score_threshold: float, nms_iou: float,
+                 max_detections: int) -> Detections:
         """Decode the first output tensor."""
         tensor = np.asarray(outputs[0], dtype=np.float32)
         if self.layout == 'detection_output':
@@ -188,7 +196,7 @@ class YoloDecoder:
 
     layouts = ('darknet', 'v5', 'v8')
 
-    def __init__(self, card):
+    def __init__(self, card: Mapping[str, object]) -> None:
         """Read layout, anchors, masks and strides from the card."""
         _require(card, 'input_size', 'labels')
         self.width, self.height = card['input_size']
@@ -214,7 +222,8 @@ class YoloDecoder:
             self.scale_x_y = card.get('scale_x_y', 1.0)
             self.sigmoid_applied = card.get('sigmoid_applied', False)
 
-    def __call__(self, outputs, score_threshold, nms_iou, max_detections):
+    def __call__(self, outputs: Sequence[np.ndarray], score_threshold: float, nms_iou: float,
+                 max_detections: int) -> Detections:
         """Decode the output tensors of the card's layout."""
         if self.layout == 'darknet':
             found = self._darknet(outputs, score_threshold)
@@ -276,7 +285,8 @@ class YoloDecoder:
 
 
 @functools.lru_cache(maxsize=16)
-def retinaface_priors(width, height, strides, min_sizes):
+def retinaface_priors(width: int, height: int, strides: Sequence[int],
+                      min_sizes: Sequence[Sequence[float]]) -> np.ndarray:
     """
     Return RetinaFace prior boxes for an input size as (N, 4) rows (cx, cy, w, h) in pixels.
 
@@ -299,7 +309,7 @@ def retinaface_priors(width, height, strides, min_sizes):
 class RetinaFaceDecoder:
     """RetinaFace (Pytorch_Retinaface): box, class and 5-landmark regressions against priors."""
 
-    def __init__(self, card):
+    def __init__(self, card: Mapping[str, object]) -> None:
         """Read strides, prior sizes and variances from the card."""
         _require(card, 'input_size', 'labels', 'strides', 'min_sizes')
         self.width, self.height = card['input_size']
@@ -314,7 +324,8 @@ class RetinaFaceDecoder:
         self.num_classes = len(card['labels'])
         self.weighted = _weighted_nms(card, default='hard')
 
-    def __call__(self, outputs, score_threshold, nms_iou, max_detections):
+    def __call__(self, outputs: Sequence[np.ndarray], score_threshold: float, nms_iou: float,
+                 max_detections: int) -> Detections:
         """Decode loc (1, N, 4), conf (1, N, 1 + C) softmax scores and landmarks (1, N, 2K)."""
         count = len(self.priors)
         widths = {4: 'loc', 1 + self.num_classes: 'conf', 2 * self.num_keypoints: 'landmarks'}

@@ -5,7 +5,10 @@ Pure Python (no rclpy). Works with the current OpenVINO API (`import openvino`) 
 LTS (`openvino.runtime`), the last release with the MYRIAD plugin for the Neural Compute Stick 2.
 """
 
+from __future__ import annotations
+
 import collections
+from collections.abc import Mapping, Sequence
 import logging
 from pathlib import Path
 import time
@@ -55,7 +58,7 @@ class ModelOutputError(EngineError):
     """The model's output tensors do not fit its card's decoder; names the model and shapes."""
 
 
-def parse_devices(device):
+def parse_devices(device: str | Sequence[str]) -> list[str]:
     """Return the device preference list from 'MYRIAD,CPU' or a list of names (upper-cased)."""
     names = device.split(',') if isinstance(device, str) else list(device)
     names = [name.strip().upper() for name in names if name.strip()]
@@ -64,7 +67,7 @@ def parse_devices(device):
     return names
 
 
-def short_reason(error):
+def short_reason(error: BaseException) -> str:
     """Return the informative line of an OpenVINO exception (it prefixes source locations)."""
     lines = [line.strip() for line in str(error).splitlines()]
     lines = [line for line in lines if line and not line.startswith('Exception from ')]
@@ -134,8 +137,10 @@ class InferenceEngine:
     tests pass a thin wrapper whose infer requests fail, since no device here can be unplugged.
     """
 
-    def __init__(self, model=DEFAULT_MODEL, device='CPU', precision='f32', threads=0,
-                 num_requests=1, logger=None, retry_interval=30.0, core=None):
+    def __init__(self, model: str | Path | dict = DEFAULT_MODEL,
+                 device: str | Sequence[str] = 'CPU', precision: str = 'f32', threads: int = 0,
+                 num_requests: int = 1, logger: logging.Logger | None = None,
+                 retry_interval: float = 30.0, core: object = None) -> None:
         """Load the card and the model, and compile it on the first device that accepts it."""
         self.card = model if isinstance(model, dict) else load_card(model)
         self.devices = parse_devices(device)
@@ -165,7 +170,8 @@ class InferenceEngine:
         self._next_retry = time.monotonic() + retry_interval
 
     @classmethod
-    def from_parameters(cls, params, logger=None, **options):
+    def from_parameters(cls, params: Mapping[str, object], logger: logging.Logger | None = None,
+                        **options: object) -> InferenceEngine:
         """
         Build an engine from detector_node parameters: the one way for nodes and tools.
 
@@ -182,7 +188,8 @@ class InferenceEngine:
                               values['max_detections'])
         return engine
 
-    def set_thresholds(self, score_threshold=-1.0, nms_iou=-1.0, max_detections=None):
+    def set_thresholds(self, score_threshold: float = -1.0, nms_iou: float = -1.0,
+                       max_detections: int | None = None) -> None:
         """Set the decoding thresholds; a negative one (or None) means the model card's value."""
         card = self.card
         self.score_threshold = float(score_threshold if score_threshold >= 0
@@ -191,12 +198,12 @@ class InferenceEngine:
         self.max_detections = int(max_detections or card['max_detections'])
 
     @property
-    def device(self):
+    def device(self) -> str:
         """Return the device the model runs on now ('' while every device fails)."""
         return self._runner.device if self._runner else ''
 
     @property
-    def execution_properties(self):
+    def execution_properties(self) -> dict[str, str]:
         """Return the precision and thread count the device in use applies (where it says)."""
         found = {}
         if self._runner is None:
@@ -210,16 +217,16 @@ class InferenceEngine:
         return found
 
     @property
-    def gflops(self):
+    def gflops(self) -> float:
         """Return the cost of one frame in GFLOPs (2 x multiply-adds), every level counted."""
         return sum(model_gflops(level.model) for level in self._levels)
 
     @property
-    def in_flight(self):
+    def in_flight(self) -> int:
         """Return the number of frames the device holds now."""
         return len(self._in_flight)
 
-    def detect(self, image, order='bgr'):
+    def detect(self, image: np.ndarray, order: str = 'bgr') -> Detections:
         """Return the detections of one image (channel order 'bgr' or 'rgb')."""
         frame = self._prepare(image, None, order)
         self._maybe_return_to_preferred()
@@ -236,7 +243,7 @@ class InferenceEngine:
             return self._finish(frame, outputs)
         raise self._give_up()
 
-    def submit(self, image, tag=None, order='bgr'):
+    def submit(self, image: np.ndarray, tag: object = None, order: str = 'bgr') -> None:
         """Queue one image for asynchronous detection; `tag` comes back with its result."""
         frame = self._prepare(image, tag, order)
         self._maybe_return_to_preferred()
@@ -246,7 +253,7 @@ class InferenceEngine:
         self._pending = frame
         self._poll()
 
-    def results(self, wait=False):
+    def results(self, wait: bool = False) -> list[tuple[object, Detections]]:
         """
         Return [(tag, detections)] of the frames finished so far, in submission order.
 
@@ -503,7 +510,7 @@ class InferenceEngine:
         return detections
 
 
-def model_gflops(model):
+def model_gflops(model: object) -> float:
     """
     Return the GFLOPs of one inference of a static-shape OpenVINO model.
 
