@@ -57,4 +57,5 @@ def test_installed_tool_finds_its_models_through_the_ament_index(install):
                             env=env, capture_output=True, text=True, timeout=60, cwd='/')
     assert result.returncode == 0, result.stderr
     assert result.stdout.split('\n')[0].startswith('blazeface_full_range')
-    assert 'blazeface_short_range' in result.stdout and 'retinaface (default)' in result.stdout
+    rows = {line.split('\t')[0]: line for line in result.stdout.splitlines()}
+    assert 'blazeface_short_range' in rows and '(default)' in rows['retinaface']
