@@ -44,9 +44,12 @@ def node_parameters(params_file, node_name):
     `name` or `/name`, later ones overriding. {} when nothing matches.
     """
     try:
-        document = yaml.safe_load(Path(params_file).read_text()) or {}
+        document = yaml.safe_load(Path(params_file).read_text(encoding='utf-8')) or {}
     except yaml.YAMLError as error:
         raise BagError(f'cannot parse parameters file {params_file}: {error}') from None
+    except UnicodeDecodeError as error:
+        raise BagError(f'parameters file {params_file} is not a text YAML file '
+                       f'({error.reason} at byte {error.start})') from None
     values = {}
     for key in ('/**', f'/**/{node_name}', node_name, f'/{node_name}'):
         values.update((document.get(key) or {}).get('ros__parameters', {}))

@@ -24,8 +24,11 @@ def load_camera_info(path: str | Path) -> dict:
     """
     path = str(path)
     try:
-        with open(path) as stream:
+        with open(path, encoding='utf-8') as stream:
             data = yaml.safe_load(stream)
+    except UnicodeDecodeError as error:
+        raise CalibrationError(f'camera_info_file {path!r} is not a text YAML file '
+                               f'({error.reason} at byte {error.start})') from None
     except OSError as error:
         raise CalibrationError(f'cannot read camera_info_file {path!r}: '
                                f'{error.strerror}') from None

@@ -82,9 +82,12 @@ def _read_card(card_path):
     """Read, check and complete one card; `path` is the model file, `name` the card's stem."""
     card_path = Path(card_path)
     try:
-        loaded = yaml.safe_load(card_path.read_text())
+        loaded = yaml.safe_load(card_path.read_text(encoding='utf-8'))
     except (OSError, yaml.YAMLError) as error:
         raise ModelError(f'model card {card_path}: {error}') from error
+    except UnicodeDecodeError as error:
+        raise ModelError(f'model card {card_path}: not a text YAML file ({error.reason} at '
+                         f'byte {error.start})') from None
     if not isinstance(loaded, dict):
         raise ModelError(f'model card {card_path}: expected a mapping of keys, got {loaded!r}')
     for key in ('decoder', 'file'):

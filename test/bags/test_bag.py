@@ -144,6 +144,9 @@ def test_parameters_come_from_the_yaml_as_the_nodes_get_them(tmp_path):
                       'face_tracker:\n  ros__parameters: {min_hits: 7}\n')
     assert node_parameters(params, 'face_tracker') == {'max_age': 2.0, 'min_hits': 7}
     assert node_parameters(params, 'face_detector') == {'max_age': 9.0}
+    params.write_bytes(b'\xff\xfe\x00 binary')  # was a bare UTF-8 error
+    with pytest.raises(BagError, match=f'parameters file {params} is not a text YAML file'):
+        node_parameters(params, 'face_tracker')
 
 
 def test_image_topic_found_or_error_lists_candidates(tmp_path):

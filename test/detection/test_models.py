@@ -132,10 +132,11 @@ def test_std_becomes_scale_and_defaults_are_filled(tmp_path):
     ('file: net.onnx\ndecoder: ssd\npyramid: [320]\n', 'pyramid must be a list'),
     ('[unclosed', 'net.yaml'),
     ('just text', 'expected a mapping'),
+    (b'\xff\xfe\x00 binary', 'not a text YAML file'),  # was a UTF-8 error without the file
 ])
 def test_a_bad_card_is_refused_naming_the_card_and_the_problem(tmp_path, content, message):
     card = tmp_path / 'net.yaml'
-    card.write_text(content)
+    card.write_bytes(content if isinstance(content, bytes) else content.encode())
     with pytest.raises(model_cards.ModelError, match='net.yaml') as error:
         model_cards.load_card(card)
     assert message in str(error.value)

@@ -112,6 +112,9 @@ def test_calibration_of_size_zero_or_not_finite_is_one_error_and_exit_1(tmp_path
             load_camera_info(write_calibration(tmp_path / 'nan.yaml', fx=value))
     with pytest.raises(CalibrationError, match='must be positive'):
         camera_info_for_size({'width': 0, 'height': 48}, 64, 48)
+    (tmp_path / 'binary.yaml').write_bytes(b'\xff\xfe\x00 binary')
+    with pytest.raises(CalibrationError, match='binary.yaml.* is not a text YAML file'):
+        load_camera_info(tmp_path / 'binary.yaml')
     # image_width 0 raised ZeroDivisionError at the first frame.
     with camera(tmp_path, f'source:={tmp_path / "frames"}',
                 f'camera_info_file:={tmp_path / "zero.yaml"}') as process:
