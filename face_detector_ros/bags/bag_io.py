@@ -117,8 +117,11 @@ def image_connection(reader, topic=None):
             raise BagError(f'{topic} is not an Image or CompressedImage topic of the bag; '
                            f'image topics: {", ".join(sorted(images)) or "none"}')
         return images[topic]
+    if not images:
+        raise BagError('the bag has no Image or CompressedImage topic (its topics: '
+                       f'{", ".join(sorted(reader.topics)) or "none"})')
     if len(images) != 1:
-        found = ', '.join(f'{t} ({images[t].msgtype})' for t in sorted(images)) or 'none'
+        found = ', '.join(f'{t} ({images[t].msgtype})' for t in sorted(images))
         raise BagError(f'the bag has {len(images)} image topics ({found}); choose one with '
                        '--image-topic')
     return next(iter(images.values()))

@@ -39,9 +39,11 @@ from face_detector_ros.ros.common import (
 from face_detector_ros.ros.stamps import stamp_key
 from face_detector_ros.tools.cli import CliError, console_main
 import rclpy
+from rclpy.exceptions import InvalidTopicNameException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
+from rclpy.validate_topic_name import validate_topic_name
 
 
 def parse_args(argv):
@@ -115,6 +117,17 @@ def parse_args(argv):
         parser.error('--pace-timeout must be positive')
     if args.command == 'play' and args.paced_topic and not args.pace_on:
         parser.error('--paced-topic needs --pace-on')
+    if args.command == 'record':
+        # --duration 0 recorded for ever and -5 stopped at once.
+        if args.duration is not None and not 0 < args.duration < float('inf'):
+            parser.error(f'--duration {args.duration} must be a positive number of seconds')
+        if args.max_messages is not None and args.max_messages < 1:
+            parser.error(f'--max-messages {args.max_messages} must be at least 1')
+        for topic in args.topics:  # rcl raised an RCLError traceback at the subscription
+            try:
+                validate_topic_name(topic)
+            except InvalidTopicNameException as error:
+                parser.error(f'--topics {topic!r}: {str(error).splitlines()[0].rstrip(":")}')
     return args
 
 

@@ -164,6 +164,12 @@ def test_image_topic_found_or_error_lists_candidates(tmp_path):
     write_image_bag(single, {'/cam/image': 'sensor_msgs/msg/Image'})
     with open_bag(single) as reader:
         assert image_connection(reader).topic == '/cam/image'
+    none = tmp_path / 'none'
+    write_image_bag(none, {'/chatter': 'std_msgs/msg/String'})
+    with open_bag(none) as reader:  # it said "choose one with --image-topic"
+        with pytest.raises(BagError, match=r'no Image or CompressedImage topic \(its topics: '
+                           r'/chatter\)'):
+            image_connection(reader)
 
     result = run_tool('process', bag, tmp_path / 'out')
     assert result.returncode == 2
@@ -415,3 +421,17 @@ def test_play_loops_until_interrupted_and_record_stops_after_duration(ros_node, 
     assert 'no publishers showed on /nobody' in recorder.output()
     with Reader(out) as reader:
         assert reader.message_count == 0
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--duration', '0'], '--duration 0.0 must be a positive number of seconds'),
+    (['--duration', '-5'], '--duration -5.0 must be a positive number of seconds'),
+    (['--max-messages', '0'], '--max-messages 0 must be at least 1'),
+    (['--topics', 'not a topic!'], "--topics 'not a topic!': Invalid topic name"),
+])
+def test_record_refuses_bad_settings_before_recording(tmp_path, extra, message):
+    # --duration 0 recorded for ever, -5 stopped at once, a bad name was an RCLError traceback.
+    topics = [] if '--topics' in extra else ['--topics', '/camera/tracks']
+    result = run_tool('record', tmp_path / 'out', *topics, *extra)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert 'Traceback' not in result.stderr and not (tmp_path / 'out').exists()
