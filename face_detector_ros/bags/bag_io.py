@@ -117,6 +117,10 @@ def image_connection(reader, topic=None):
             raise BagError(f'{topic} is not an Image or CompressedImage topic of the bag; '
                            f'image topics: {", ".join(sorted(images)) or "none"}')
         return images[topic]
+    # Overlays this package draws (tracks_image, debug_image) are never the camera.
+    cameras = {t: c for t, c in images.items()
+               if t.rsplit('/', 1)[-1] not in ('tracks_image', 'debug_image')}
+    images = cameras or images
     if not images:
         raise BagError('the bag has no Image or CompressedImage topic (its topics: '
                        f'{", ".join(sorted(reader.topics)) or "none"})')

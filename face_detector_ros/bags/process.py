@@ -64,6 +64,8 @@ class ProcessSummary:
         self.image_topic = image_topic
         self.frames = 0
         self.detections = 0
+        self.skipped = []      # (image number, reason) of images that could not be decoded
+        self.replaced = []     # result topics of an earlier run, not copied from the input
         self.track_rows = []
         self.seconds = 0.0
 
@@ -78,7 +80,7 @@ class ProcessSummary:
 
 
 def process_bag(source, output, image_topic=None, params_file=None, model=None, device=None,
-                annotate=False, storage='mcap', mot=None, progress=True):
+                annotate=False, storage='mcap', mot=None, progress=True, strict=False):
     """
     Run the detector and the tracker over every image of a bag; write a new bag.
 
@@ -86,8 +88,9 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
     <namespace>/detections and <namespace>/tracks (Detection2D.id = track id) with the image
     headers, written at the image's timestamp, and with `annotate` bgr8 <namespace>/tracks_image.
     Parameters come from the detector's and tracker's sections of `params_file`. With `mot`, the
-    tracks also go to that MOTChallenge file, written only if the bag is. Returns a
-    ProcessSummary.
+    tracks also go to that MOTChallenge file, written only if the bag is. An image that cannot be
+    decoded is copied, skipped and counted (`strict`: BagError instead). Result topics already in
+    the input (a bag this function wrote) are replaced, not copied. Returns a ProcessSummary.
     """
     # vision_msgs have no rosbags serializer without a field-by-field copy; rclpy's does it.
     from rclpy.serialization import serialize_message
@@ -103,25 +106,35 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
         started = time.perf_counter()
         with bag_writer(output, storage) as writer, \
                 (atomic_output_file(mot) if mot else contextlib.nullcontext()) as mot_file:
-            outputs = {conn.id: copy_connection(writer, conn) for conn in reader.connections}
-            results = {name: add_typed_connection(writer, sibling_topic(images.topic, name),
-                                                  DETECTIONS_TYPE)
-                       for name in ('detections', 'tracks')}
-            if annotate:
-                results['tracks_image'] = add_typed_connection(
-                    writer, sibling_topic(images.topic, 'tracks_image'),
-                    'sensor_msgs/msg/Image')
+            names = ('detections', 'tracks', 'tracks_image') if annotate else \
+                ('detections', 'tracks')
+            result_topics = {sibling_topic(images.topic, name) for name in names}
+            summary.replaced = sorted({conn.topic for conn in reader.connections
+                                       if conn.topic in result_topics})
+            outputs = {conn.id: copy_connection(writer, conn) for conn in reader.connections
+                       if conn.topic not in result_topics}
+            results = {name: add_typed_connection(
+                writer, sibling_topic(images.topic, name),
+                'sensor_msgs/msg/Image' if name == 'tracks_image' else DETECTIONS_TYPE)
+                for name in names}
+            number = 0
             for conn, timestamp, data in tqdm(read_messages(reader), total=reader.message_count,
                                               unit='msg', disable=not progress, leave=False):
+                if conn.id not in outputs:
+                    continue  # an earlier run's results, replaced by this run's
                 writer.write(outputs[conn.id], timestamp, data)
                 if conn.topic != images.topic:
                     continue
+                number += 1
                 try:
                     msg = store.deserialize_cdr(data, conn.msgtype)
                     image = to_bgr8(msg)
                 except (ImageConversionError, *READ_ERRORS) as error:
-                    raise BagError(f'image {summary.frames + 1} on {images.topic} cannot be '
-                                   f'decoded: {error}') from None
+                    if strict:
+                        raise BagError(f'image {number} on {images.topic} cannot be '
+                                       f'decoded: {error}') from None
+                    summary.skipped.append((number, str(error)))
+                    continue
                 found = engine.detect(image)
                 labels = [engine.labels[i] for i in found.class_ids]
                 tracks = tracker.update(found.boxes, found.scores, labels,
@@ -136,7 +149,7 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
                     writer.write(results[name], timestamp, serialize_message(message))
                 summary.frames += 1
                 summary.detections += len(found)
-                summary.track_rows.append(rows_from_tracks(summary.frames, tracks))
+                summary.track_rows.append(rows_from_tracks(number, tracks))
             if mot_file is not None:
                 write_mot(mot_file, summary.mot_rows())
         summary.seconds = time.perf_counter() - started

@@ -110,6 +110,9 @@ def parse_args(argv):
                          help='storage format of the output (%(default)s)')
     process.add_argument('--mot', metavar='TRACKS.txt',
                          help='also write the tracks as a MOTChallenge file (1-based frames)')
+    process.add_argument('--strict', action='store_true',
+                         help='stop at an image that cannot be decoded (default: skip it, '
+                         'count it and say so)')
     args = parser.parse_args(argv)
     if args.command == 'play' and not args.rate > 0:
         parser.error('--rate must be positive')
@@ -391,9 +394,16 @@ def process(args):
         summary = process_bag(args.input, args.output, image_topic=args.image_topic,
                               params_file=args.params_file, model=args.model,
                               device=args.device, annotate=args.annotate,
-                              storage=args.storage, mot=args.mot)
+                              storage=args.storage, mot=args.mot, strict=args.strict)
     except (EngineError, ModelError) as error:
         raise CliError(str(error)) from None
+    for topic in summary.replaced:
+        print(f'{topic}: the input has it from an earlier run; replaced by this run')
+    if summary.skipped:
+        number, reason = summary.skipped[0]
+        print(f'warning: {len(summary.skipped)} image(s) could not be decoded and were skipped '
+              f'(first: image {number}: {reason}); --strict stops at the first instead',
+              file=sys.stderr)
     fps = summary.frames / summary.seconds if summary.seconds else 0.0
     print(f'{summary.frames} images on {summary.image_topic}: {summary.detections} detections, '
           f'{len(summary.mot_rows())} track boxes, track ids {summary.ids}, {fps:.1f} images/s; '

@@ -435,3 +435,47 @@ def test_record_refuses_bad_settings_before_recording(tmp_path, extra, message):
     result = run_tool('record', tmp_path / 'out', *topics, *extra)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert 'Traceback' not in result.stderr and not (tmp_path / 'out').exists()
+
+
+def test_an_undecodable_image_is_skipped_and_counted_unless_strict(tmp_path):
+    # One bad JPEG used to abort the whole run.
+    messages, _ = read_bag(SAMPLE)
+    broken = tmp_path / 'broken'
+    with bag_writer(broken) as writer:
+        for topic, rows in messages.items():
+            msgtype = ('sensor_msgs/msg/CompressedImage' if topic == IMAGE_TOPIC
+                       else 'sensor_msgs/msg/CameraInfo')
+            conn = add_typed_connection(writer, topic, msgtype)
+            for index, (timestamp, data) in enumerate(rows):
+                if topic == IMAGE_TOPIC and index == 4:
+                    image = deserialize_message(data, CompressedImage)
+                    image.data = b'not a jpeg'
+                    data = serialize_message(image)
+                writer.write(conn, timestamp, data)
+    mot = tmp_path / 'tracks.txt'
+    result = run_tool('process', broken, tmp_path / 'out', '--mot', mot)
+    assert result.returncode == 0, result.stderr
+    assert 'warning: 1 image(s) could not be decoded and were skipped (first: image 5' in \
+        result.stderr and result.stdout.startswith(f'{FRAMES - 1} images on')
+    frames = set(np.loadtxt(mot, delimiter=',')[:, 0].astype(int))
+    assert 5 not in frames and {4, 6} <= frames, 'frames keep their numbers'
+    strict = run_tool('process', broken, tmp_path / 'strict', '--strict')
+    assert strict.returncode == 2 and 'image 5 on /camera/image_raw/compressed cannot be ' \
+        'decoded' in strict.stderr and not (tmp_path / 'strict').exists()
+
+
+def test_process_on_its_own_output_replaces_the_earlier_results(tmp_path):
+    # Processing an output bag again raised a rosbags WriterError (topics written twice).
+    first, second = tmp_path / 'first', tmp_path / 'second'
+    assert run_tool('process', SAMPLE, first, '--annotate').returncode == 0
+    result = run_tool('process', first, second, '--annotate', '--mot', tmp_path / 'again.txt')
+    assert result.returncode == 0, result.stderr
+    assert '/camera/tracks: the input has it from an earlier run; replaced' in result.stdout
+    once, _ = read_bag(first)
+    twice, _ = read_bag(second)
+    # Inputs copied byte for byte, results once each (their CDR padding bytes may differ).
+    assert set(once) == set(twice) and {t: len(rows) for t, rows in once.items()} == {
+        t: len(rows) for t, rows in twice.items()}
+    assert once[IMAGE_TOPIC] == twice[IMAGE_TOPIC]
+    assert_tracks_match(np.loadtxt(tmp_path / 'again.txt', delimiter=','),
+                        np.loadtxt(EXPECTED, delimiter=','))
