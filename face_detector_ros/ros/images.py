@@ -3,8 +3,9 @@ sensor_msgs/Image and CompressedImage to and from numpy, with cv_bridge's semant
 
 cv_bridge is used when it imports (a robot's ROS install); otherwise the numpy code here does the
 same: passthrough keeps the encoding's dtype and channels, colour conversions go through OpenCV,
-8 <-> 16 bit conversions scale by 65535/255 as cv_bridge does, `step` padding and
-`is_bigendian` are honoured. The module never imports rclpy; message classes are imported
+8 <-> 16 bit conversions scale by 65535/255 as cv_bridge does, `bayer_*` (8 and 16 bit) are
+demosaiced to bgr, rgb or mono as cv_bridge does, `step` padding and `is_bigendian` are
+honoured (and set for a big-endian array). The module never imports rclpy; message classes are imported
 lazily so the pure functions work on any object with the message's fields.
 """
 
@@ -41,6 +42,18 @@ _ENCODINGS = {
     'yuv422_yuy2': (np.uint8, 2, 'yuyv'),
     'yuyv': (np.uint8, 2, 'yuyv'),
 }
+# ROS Bayer names give the colours of the top-left 2x2 block (bayer_rggb8: R G / G B); OpenCV
+# names its codes after the second row's second and third pixels, so the names are shifted, as
+# in cv_bridge: bayer_rggb -> COLOR_BayerBG2*, bggr -> RG, gbrg -> GR, grbg -> GB.
+_BAYER_CODES = {
+    'rggb': (cv2.COLOR_BayerBG2BGR, cv2.COLOR_BayerBG2RGB, cv2.COLOR_BayerBG2GRAY),
+    'bggr': (cv2.COLOR_BayerRG2BGR, cv2.COLOR_BayerRG2RGB, cv2.COLOR_BayerRG2GRAY),
+    'gbrg': (cv2.COLOR_BayerGR2BGR, cv2.COLOR_BayerGR2RGB, cv2.COLOR_BayerGR2GRAY),
+    'grbg': (cv2.COLOR_BayerGB2BGR, cv2.COLOR_BayerGB2RGB, cv2.COLOR_BayerGB2GRAY),
+}
+for _pattern in _BAYER_CODES:
+    _ENCODINGS[f'bayer_{_pattern}8'] = (np.uint8, 1, f'bayer_{_pattern}')
+    _ENCODINGS[f'bayer_{_pattern}16'] = (np.uint16, 1, f'bayer_{_pattern}')
 _NUMERIC_DTYPES = {'8U': np.uint8, '8S': np.int8, '16U': np.uint16, '16S': np.int16,
                    '32S': np.int32, '32F': np.float32, '64F': np.float64}
 for _depth, _dtype in _NUMERIC_DTYPES.items():
@@ -66,6 +79,11 @@ _CVT = {
     ('yuyv', 'bgra'): cv2.COLOR_YUV2BGRA_YUY2, ('yuyv', 'rgba'): cv2.COLOR_YUV2RGBA_YUY2,
     ('yuyv', 'gray'): cv2.COLOR_YUV2GRAY_YUY2,
 }
+for _pattern, (_to_bgr, _to_rgb, _to_gray) in _BAYER_CODES.items():
+    # cv_bridge demosaics to bgr, rgb and mono only (8 or 16 bit, then scaled as usual).
+    _CVT[(f'bayer_{_pattern}', 'bgr')] = _to_bgr
+    _CVT[(f'bayer_{_pattern}', 'rgb')] = _to_rgb
+    _CVT[(f'bayer_{_pattern}', 'gray')] = _to_gray
 
 _HOST_BIG_ENDIAN = sys.byteorder == 'big'
 
@@ -136,13 +154,17 @@ def convert_encoding(array, source, target):
         raise ImageConversionError(f'{source!r} packs two pixels in four bytes: the width '
                                    f'must be even, got {array.shape[1]}')
     if source_space != target_space:
+        if {source_space, target_space} == {'uyvy', 'yuyv'}:
+            # A lossless byte reorder (U Y0 V Y1 <-> Y0 U Y1 V): each pixel's two bytes swap.
+            # cv_bridge refuses it; reordering is exact, so there is no reason to refuse.
+            return np.ascontiguousarray(array[:, :, ::-1])
+        code = _CVT.get((source_space, target_space))
+        if code is None:
+            raise ImageConversionError(
+                f'conversion from {source!r} to {target!r} is not supported (as in cv_bridge)')
+        array = cv2.cvtColor(array, code)
         if source_space in ('uyvy', 'yuyv'):
-            array = cv2.cvtColor(array, _CVT[(source_space, target_space)])
             source_dtype = np.uint8
-        elif target_space in ('uyvy', 'yuyv'):
-            raise ImageConversionError(f'conversion to {target!r} is not supported')
-        else:
-            array = cv2.cvtColor(array, _CVT[(source_space, target_space)])
     return _convert_depth(array, source_dtype, target_dtype)
 
 
@@ -167,12 +189,14 @@ def numpy_to_image(array, encoding, header=None, message_type=None):
     """
     Build a sensor_msgs/Image from an array, like cv_bridge's cv2_to_imgmsg.
 
-    Rows are packed (step = width * bytes per pixel) in the host's byte order.
+    Rows are packed (step = width * bytes per pixel) in the array's byte order: as in
+    cv_bridge, a big-endian array (dtype byte order '>') keeps its bytes and sets is_bigendian.
     """
     dtype, channels, _ = encoding_info(encoding)
     array = np.asarray(array)
     actual_channels = 1 if array.ndim == 2 else array.shape[2] if array.ndim == 3 else None
-    if actual_channels != channels or array.dtype != np.dtype(dtype):
+    native = array.dtype.newbyteorder('=')
+    if actual_channels != channels or native != np.dtype(dtype):
         raise ImageConversionError(
             f'array of shape {array.shape} and dtype {array.dtype} does not match encoding '
             f'{encoding!r} ({channels} channels of {np.dtype(dtype)})')
@@ -183,7 +207,8 @@ def numpy_to_image(array, encoding, header=None, message_type=None):
         msg.header = header
     msg.height, msg.width = int(array.shape[0]), int(array.shape[1])
     msg.encoding = encoding
-    msg.is_bigendian = int(_HOST_BIG_ENDIAN)
+    byteorder = array.dtype.byteorder
+    msg.is_bigendian = int(byteorder == '>' or (byteorder in '=|' and _HOST_BIG_ENDIAN))
     msg.step = int(array.shape[1] * channels * array.dtype.itemsize)
     msg.data = np.ascontiguousarray(array).tobytes()
     return msg

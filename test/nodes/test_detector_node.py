@@ -133,14 +133,14 @@ def test_bad_images_are_counted_and_the_node_goes_on(tmp_path, ros_node):
         good = numpy_to_image(face, 'bgr8')
         short = numpy_to_image(face, 'bgr8')
         short.data = bytes(short.data)[:-10]
-        bayer = Image(height=2, width=2, step=2, encoding='bayer_rggb8', data=b'\0' * 4)
+        unknown = Image(height=2, width=2, step=2, encoding='nv21', data=b'\0' * 4)
 
         def counted(key, value):
             return lambda: diagnostics and {kv.key: kv.value for kv in diagnostics[-1].status[
                 0].values}.get(key) == str(value)
 
         # One at a time (the detector keeps only the newest frame): each is counted first.
-        for count, msg in enumerate((short, bayer, Image(encoding='bgr8')), 1):
+        for count, msg in enumerate((short, unknown, Image(encoding='bgr8')), 1):
             publisher.publish(msg)
             assert spin_until(executor, counted('bad_inputs', count), timeout=10), det.output()
         publisher.publish(good)

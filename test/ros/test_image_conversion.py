@@ -105,8 +105,8 @@ def test_size_mismatch_names_the_fields():
 
 
 def test_unsupported_and_empty_images_are_clear_errors():
-    with pytest.raises(ic.ImageConversionError, match="unsupported image encoding 'bayer_rggb8'"):
-        ic.image_to_numpy(Image(height=1, width=1, step=1, encoding='bayer_rggb8', data=b'\0'))
+    with pytest.raises(ic.ImageConversionError, match="unsupported image encoding 'nv21'"):
+        ic.image_to_numpy(Image(height=1, width=1, step=1, encoding='nv21', data=b'\0'))
     with pytest.raises(ic.ImageConversionError, match='empty image'):
         ic.to_bgr8(Image(height=0, width=0, step=0, encoding='bgr8'))
     with pytest.raises(ic.ImageConversionError, match='does not match encoding'):
@@ -149,3 +149,94 @@ def test_odd_width_yuv_and_unusual_compressed_images_are_clear_errors():
     assert ok
     with pytest.raises(ic.ImageConversionError, match='decodes to float32'):
         ic.to_bgr8(CompressedImage(format='tiff', data=tiff.tobytes()))
+
+
+# ROS Bayer pattern -> (row, column) of R, G, G and B in each 2x2 block
+BAYER_LAYOUTS = {
+    'rggb': {(0, 0): 2, (0, 1): 1, (1, 0): 1, (1, 1): 0},
+    'bggr': {(0, 0): 0, (0, 1): 1, (1, 0): 1, (1, 1): 2},
+    'gbrg': {(0, 0): 1, (0, 1): 0, (1, 0): 2, (1, 1): 1},
+    'grbg': {(0, 0): 1, (0, 1): 2, (1, 0): 0, (1, 1): 1},
+}
+# cv_bridge's mapping: OpenCV's Bayer code names are shifted relative to the ROS names
+CV_BRIDGE_BAYER_CODES = {
+    'rggb': cv2.COLOR_BayerBG2BGR, 'bggr': cv2.COLOR_BayerRG2BGR,
+    'gbrg': cv2.COLOR_BayerGR2BGR, 'grbg': cv2.COLOR_BayerGB2BGR,
+}
+
+
+def bayer_mosaic(bgr, pattern):
+    """Sample a BGR image through a colour filter array laid out as the ROS pattern says."""
+    mosaic = np.zeros(bgr.shape[:2], bgr.dtype)
+    for (row, column), channel in BAYER_LAYOUTS[pattern].items():
+        mosaic[row::2, column::2] = bgr[row::2, column::2, channel]
+    return mosaic
+
+
+@pytest.mark.parametrize('bits', [8, 16])
+@pytest.mark.parametrize('pattern', sorted(BAYER_LAYOUTS))
+def test_bayer_is_demosaiced_like_cv_bridge(pattern, bits):
+    dtype = np.uint8 if bits == 8 else np.uint16
+    scale = 1 if bits == 8 else 257
+    colour = np.array([30, 120, 200]) * scale  # b, g, r: distinct, so a wrong pattern shows
+    bgr = np.broadcast_to(colour, (8, 10, 3)).astype(dtype)
+    mosaic = bayer_mosaic(bgr, pattern)
+    encoding = f'bayer_{pattern}{bits}'
+    msg = ic.numpy_to_image(mosaic, encoding)
+    np.testing.assert_array_equal(ic.image_to_numpy(msg), mosaic)
+    out = ic.image_to_numpy(msg, f'bgr{bits}')
+    assert out.dtype == dtype and out.shape == (8, 10, 3)
+    np.testing.assert_array_equal(out, cv2.cvtColor(mosaic, CV_BRIDGE_BAYER_CODES[pattern]))
+    np.testing.assert_array_equal(out[2:-2, 2:-2], bgr[2:-2, 2:-2])  # the colour comes back
+    np.testing.assert_array_equal(ic.image_to_numpy(msg, f'rgb{bits}'), out[:, :, ::-1])
+    bgr8 = ic.to_bgr8(msg)
+    assert bgr8.dtype == np.uint8
+    np.testing.assert_array_equal(bgr8[2:-2, 2:-2], np.broadcast_to([30, 120, 200], (4, 6, 3)))
+    gray = ic.image_to_numpy(msg, 'mono8')
+    expected_gray = cv2.cvtColor(np.uint8([[[30, 120, 200]]]), cv2.COLOR_BGR2GRAY)[0, 0]
+    assert gray.dtype == np.uint8 and gray.shape == (8, 10)
+    assert np.abs(gray[2:-2, 2:-2].astype(int) - int(expected_gray)).max() <= 1
+
+
+def test_bayer_refuses_what_cv_bridge_refuses():
+    msg = ic.numpy_to_image(bayer_mosaic(random_array('bgr8', 4, 4), 'rggb'), 'bayer_rggb8')
+    for target in ('bgra8', 'bayer_bggr8', 'yuv422'):
+        with pytest.raises(ic.ImageConversionError,
+                           match=f"from 'bayer_rggb8' to '{target}' is not supported"):
+            ic.image_to_numpy(msg, target)
+    with pytest.raises(ic.ImageConversionError,
+                       match="from 'bgr8' to 'bayer_rggb8' is not supported"):
+        ic.convert_encoding(random_array('bgr8'), 'bgr8', 'bayer_rggb8')
+
+
+def test_yuv422_and_yuy2_convert_into_each_other():
+    # cv_bridge refuses yuv422 <-> yuv422_yuy2 (deliberate difference: the byte reorder is
+    # exact); before, this was a bare KeyError.
+    uyvy = random_array('yuv422', height=4, width=8)
+    yuyv = ic.image_to_numpy(ic.numpy_to_image(uyvy, 'yuv422'), 'yuv422_yuy2')
+    assert yuyv.dtype == np.uint8 and yuyv.shape == uyvy.shape
+    packed_uyvy, packed_yuyv = uyvy.reshape(4, -1, 4), yuyv.reshape(4, -1, 4)
+    np.testing.assert_array_equal(packed_yuyv, packed_uyvy[:, :, [1, 0, 3, 2]])  # Y0 U Y1 V
+    np.testing.assert_array_equal(cv2.cvtColor(yuyv, cv2.COLOR_YUV2BGR_YUYV),
+                                  cv2.cvtColor(uyvy, cv2.COLOR_YUV2BGR_UYVY))
+    back = ic.image_to_numpy(ic.numpy_to_image(yuyv, 'yuv422_yuy2'), 'yuv422')
+    np.testing.assert_array_equal(back, uyvy)
+    np.testing.assert_array_equal(ic.convert_encoding(uyvy, 'uyvy', 'yuyv'), yuyv)
+    with pytest.raises(ic.ImageConversionError, match="from 'bgr8' to 'yuv422' is not supported"):
+        ic.convert_encoding(random_array('bgr8'), 'bgr8', 'yuv422')
+
+
+@pytest.mark.parametrize('encoding', ['mono16', '32FC1', 'bgr16', '16SC1'])
+def test_numpy_to_image_keeps_a_big_endian_array_and_sets_is_bigendian(encoding):
+    array = random_array(encoding)
+    big = array.astype(array.dtype.newbyteorder('>'))
+    msg = ic.numpy_to_image(big, encoding)
+    assert msg.is_bigendian == 1  # as cv_bridge's cv2_to_imgmsg
+    assert bytes(msg.data) == big.tobytes()
+    assert msg.step == array.shape[1] * array.itemsize * (1 if array.ndim == 2 else 3)
+    back = ic.image_to_numpy(msg)
+    assert back.dtype == array.dtype  # native order again
+    np.testing.assert_array_equal(back, array)
+    little = array.astype(array.dtype.newbyteorder('<'))
+    little_msg = ic.numpy_to_image(little, encoding)
+    assert little_msg.is_bigendian == 0 and bytes(little_msg.data) == little.tobytes()
