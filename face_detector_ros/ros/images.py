@@ -5,8 +5,8 @@ cv_bridge is used when it imports (a robot's ROS install); otherwise the numpy c
 same: passthrough keeps the encoding's dtype and channels, colour conversions go through OpenCV,
 8 <-> 16 bit conversions scale by 65535/255 as cv_bridge does, `bayer_*` (8 and 16 bit) are
 demosaiced to bgr, rgb or mono as cv_bridge does, `step` padding and `is_bigendian` are
-honoured (and set for a big-endian array). The module never imports rclpy; message classes are imported
-lazily so the pure functions work on any object with the message's fields.
+honoured (and set for a big-endian array). The module never imports rclpy; message classes are
+imported lazily so the pure functions work on any object with the message's fields.
 """
 
 import sys
