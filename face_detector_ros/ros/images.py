@@ -2,13 +2,17 @@
 sensor_msgs/Image and CompressedImage to and from numpy, with cv_bridge's semantics.
 
 cv_bridge is used when it imports (a robot's ROS install); otherwise the numpy code here does the
-same: passthrough keeps the encoding's dtype and channels, colour conversions go through OpenCV,
-8 <-> 16 bit conversions scale by 65535/255 as cv_bridge does, `bayer_*` (8 and 16 bit) are
-demosaiced to bgr, rgb or mono as cv_bridge does, `step` padding and `is_bigendian` are
-honoured (and set for a big-endian array). The module never imports rclpy; message classes are
-imported lazily so the pure functions work on any object with the message's fields.
+same: passthrough keeps the encoding's dtype and channels (`8UC5`, `32FC10` and `8U`, one
+channel, included), colour conversions go through OpenCV, a plain numeric encoding never becomes
+a colour one, 8 <-> 16 bit changes scale by 65535/255 (signed or not) as cv_bridge does,
+`bayer_*` (8 and 16 bit) are demosaiced to bgr, rgb or mono as cv_bridge does, `step` padding
+and `is_bigendian` are honoured (and set for a big-endian array). CompressedImage is any format
+OpenCV reads or writes. test/ros/test_cv_bridge_parity.py names where and why this differs from
+cv_bridge. The module never imports rclpy; message classes are imported lazily so the pure
+functions work on any object with the message's fields.
 """
 
+import re
 import sys
 
 import cv2
@@ -25,7 +29,7 @@ class ImageConversionError(ValueError):
     """An image message that cannot be converted; the message names the field and values."""
 
 
-# encoding -> (numpy dtype, channels, colour space or None for plain numeric encodings)
+# encoding -> (numpy dtype, channels, colour space); plain numeric encodings are parsed below
 _ENCODINGS = {
     'bgr8': (np.uint8, 3, 'bgr'),
     'rgb8': (np.uint8, 3, 'rgb'),
@@ -56,9 +60,10 @@ for _pattern in _BAYER_CODES:
     _ENCODINGS[f'bayer_{_pattern}16'] = (np.uint16, 1, f'bayer_{_pattern}')
 _NUMERIC_DTYPES = {'8U': np.uint8, '8S': np.int8, '16U': np.uint16, '16S': np.int16,
                    '32S': np.int32, '32F': np.float32, '64F': np.float64}
-for _depth, _dtype in _NUMERIC_DTYPES.items():
-    for _channels in (1, 2, 3, 4):
-        _ENCODINGS[f'{_depth}C{_channels}'] = (_dtype, _channels, None)
+_DTYPE_DEPTHS = {np.dtype(dtype): depth for depth, dtype in _NUMERIC_DTYPES.items()}
+# cv_bridge's getCvType: '<depth>C<channels>', or the depth alone for one channel
+_NUMERIC = re.compile(r'(8U|8S|16U|16S|32S|32F|64F)(?:C([0-9]+))?')
+_MAX_CHANNELS = 512  # OpenCV's CV_CN_MAX
 
 # (source colour space, target colour space) -> OpenCV conversion code
 _CVT = {
@@ -86,16 +91,42 @@ for _pattern, (_to_bgr, _to_rgb, _to_gray) in _BAYER_CODES.items():
     _CVT[(f'bayer_{_pattern}', 'gray')] = _to_gray
 
 _HOST_BIG_ENDIAN = sys.byteorder == 'big'
+_JPEG_FORMATS = ('jpeg', 'jpg', 'jpe')
 
 
 def encoding_info(encoding):
     """Return (dtype, channels, colour space) of a sensor_msgs/image_encodings name."""
-    try:
+    if encoding in _ENCODINGS:
         return _ENCODINGS[encoding]
-    except KeyError:
+    match = _NUMERIC.fullmatch(str(encoding))
+    if match is None:
         raise ImageConversionError(
             f'unsupported image encoding {encoding!r}; supported: '
-            f'{", ".join(sorted(_ENCODINGS))}') from None
+            f'{", ".join(sorted(_ENCODINGS))}, and <depth>C<channels> or <depth> alone (one '
+            f'channel) for depth {", ".join(_NUMERIC_DTYPES)}, e.g. 16UC1 or 32FC3')
+    channels = int(match[2]) if match[2] else 1
+    if not 1 <= channels <= _MAX_CHANNELS:
+        raise ImageConversionError(f'image encoding {encoding!r} has {channels} channels; '
+                                   f'OpenCV takes 1 to {_MAX_CHANNELS}')
+    return _NUMERIC_DTYPES[match[1]], channels, None
+
+
+def _is_supported(encoding):
+    try:
+        encoding_info(encoding)
+    except ImageConversionError:
+        return False
+    return True
+
+
+def numeric_encoding(dtype, channels):
+    """Return the plain numeric encoding ('8UC3', '32FC1', ...) of a dtype and channel count."""
+    depth = _DTYPE_DEPTHS.get(np.dtype(dtype).newbyteorder('='))
+    if depth is None:
+        raise ImageConversionError(
+            f'no ROS image encoding holds {np.dtype(dtype)} values; use one of '
+            f'{", ".join(str(np.dtype(d)) for d in _NUMERIC_DTYPES.values())}')
+    return f'{depth}C{channels}'
 
 
 def image_to_numpy(msg, desired_encoding='passthrough'):
@@ -139,67 +170,86 @@ def _byte_array(data):
 
 
 def convert_encoding(array, source, target):
-    """Convert an array between two encodings, with cv_bridge's rules."""
+    """Convert an array between two encodings, with cv_bridge's rules (getConversionCode)."""
     source_dtype, source_channels, source_space = encoding_info(source)
     target_dtype, target_channels, target_space = encoding_info(target)
-    if source_space is None or target_space is None:
-        # cv_bridge: a numeric encoding converts only to the same number of channels.
+    if source == target:
+        return array
+    if source_space is None and target_space is not None:
+        # cv_bridge: numbers such as depth or labels (8UC1, 16UC1) have no colour meaning.
+        raise ImageConversionError(
+            f'cannot convert {source!r} to {target!r}: {source!r} is a plain numeric encoding, '
+            f'not a colour one, so it cannot become {target!r} (cv_bridge refuses it too); '
+            'publish the image with a colour encoding (mono8, bgr8, ...) or use passthrough')
+    if target_space is None or source_space is None:
         if source_channels != target_channels:
             raise ImageConversionError(
                 f'cannot convert {source!r} ({source_channels} channels) to {target!r} '
-                f'({target_channels} channels): {source!r} or {target!r} is not a colour '
-                'encoding')
+                f'({target_channels} channels): a plain numeric encoding converts only to or '
+                'from one with the same number of channels')
         return _convert_depth(array, source_dtype, target_dtype)
-    if source_space in ('uyvy', 'yuyv') and array.shape[1] % 2:
-        raise ImageConversionError(f'{source!r} packs two pixels in four bytes: the width '
-                                   f'must be even, got {array.shape[1]}')
-    if source_space != target_space:
-        if {source_space, target_space} == {'uyvy', 'yuyv'}:
-            # A lossless byte reorder (U Y0 V Y1 <-> Y0 U Y1 V): each pixel's two bytes swap.
-            # cv_bridge refuses it; reordering is exact, so there is no reason to refuse.
-            return np.ascontiguousarray(array[:, :, ::-1])
+    if {source_space, target_space} == {'uyvy', 'yuyv'}:
+        # A lossless byte reorder (U Y0 V Y1 <-> Y0 U Y1 V): each pixel's two bytes swap.
+        # cv_bridge refuses it; reordering is exact, so there is no reason to refuse.
+        return np.ascontiguousarray(array[:, :, ::-1])
+    if source_space != target_space or source_space.startswith('bayer'):
         code = _CVT.get((source_space, target_space))
         if code is None:
             raise ImageConversionError(
                 f'conversion from {source!r} to {target!r} is not supported (as in cv_bridge)')
+        if source_space in ('uyvy', 'yuyv') and array.shape[1] % 2:
+            raise ImageConversionError(f'{source!r} packs two pixels in four bytes: the width '
+                                       f'must be even, got {array.shape[1]}')
         array = cv2.cvtColor(array, code)
-        if source_space in ('uyvy', 'yuyv'):
-            source_dtype = np.uint8
     return _convert_depth(array, source_dtype, target_dtype)
 
 
 def _convert_depth(array, source_dtype, target_dtype):
-    if np.dtype(source_dtype) == np.dtype(target_dtype):
+    """Change the dtype as cv_bridge's convertTo does: scaled by bit depth, rounded, saturated."""
+    source, target = np.dtype(source_dtype), np.dtype(target_dtype)
+    if source == target:
         return array
-    source_bits = np.dtype(source_dtype).itemsize * 8
-    target_bits = np.dtype(target_dtype).itemsize * 8
-    if (source_bits, target_bits) == (16, 8) and np.dtype(target_dtype).kind == 'u':
-        scaled = np.rint(array.astype(np.float64) * (255.0 / 65535.0))
-    elif (source_bits, target_bits) == (8, 16) and np.dtype(source_dtype).kind == 'u':
-        scaled = np.rint(array.astype(np.float64) * (65535.0 / 255.0))
-    else:
-        scaled = array
-    if np.dtype(target_dtype).kind in 'ui':
-        info = np.iinfo(target_dtype)
-        scaled = np.clip(np.rint(scaled), info.min, info.max)
-    return scaled.astype(target_dtype)
+    # cv_bridge scales by bit depth alone, signed or not: 8 -> 16 bit by 65535/255, 16 -> 8
+    # bit by 255/65535; every other change keeps the values.
+    scale = {(1, 2): 65535.0 / 255.0, (2, 1): 255.0 / 65535.0}.get(
+        (source.itemsize, target.itemsize), 1.0)
+    values = array.astype(np.float64) * scale
+    if target.kind == 'f':
+        return values.astype(target)
+    # OpenCV rounds half to even (as np.rint) and saturates; NaN becomes 0 here, OpenCV's
+    # result for NaN depends on the CPU.
+    info = np.iinfo(target)
+    values = np.clip(np.rint(np.nan_to_num(values, nan=0.0)), info.min, info.max)
+    return values.astype(target)
 
 
-def numpy_to_image(array, encoding, header=None, message_type=None):
-    """
-    Build a sensor_msgs/Image from an array, like cv_bridge's cv2_to_imgmsg.
-
-    Rows are packed (step = width * bytes per pixel) in the array's byte order: as in
-    cv_bridge, a big-endian array (dtype byte order '>') keeps its bytes and sets is_bigendian.
-    """
+def _check_array(array, encoding):
+    """Return the encoding ('passthrough' named after the array) if the array fits it."""
+    if not isinstance(array, np.ndarray):
+        raise ImageConversionError(f'expected a numpy array, got {type(array).__name__}')
+    if array.ndim not in (2, 3):
+        raise ImageConversionError(f'expected an array of shape (height, width) or (height, '
+                                   f'width, channels), got shape {array.shape}')
+    actual_channels = 1 if array.ndim == 2 else array.shape[2]
+    if encoding == 'passthrough':
+        encoding = numeric_encoding(array.dtype, actual_channels)
     dtype, channels, _ = encoding_info(encoding)
-    array = np.asarray(array)
-    actual_channels = 1 if array.ndim == 2 else array.shape[2] if array.ndim == 3 else None
-    native = array.dtype.newbyteorder('=')
-    if actual_channels != channels or native != np.dtype(dtype):
+    if actual_channels != channels or array.dtype.newbyteorder('=') != np.dtype(dtype):
         raise ImageConversionError(
             f'array of shape {array.shape} and dtype {array.dtype} does not match encoding '
             f'{encoding!r} ({channels} channels of {np.dtype(dtype)})')
+    return encoding
+
+
+def numpy_to_image(array, encoding='passthrough', header=None, message_type=None):
+    """
+    Build a sensor_msgs/Image from an array, like cv_bridge's cv2_to_imgmsg.
+
+    'passthrough' names the encoding after the array ('8UC3', '32FC1', ...), as cv_bridge does.
+    Rows are packed (step = width * bytes per pixel) in the array's byte order: as in
+    cv_bridge, a big-endian array (dtype byte order '>') keeps its bytes and sets is_bigendian.
+    """
+    encoding = _check_array(array, encoding)
     if message_type is None:
         from sensor_msgs.msg import Image as message_type
     msg = message_type()
@@ -209,47 +259,84 @@ def numpy_to_image(array, encoding, header=None, message_type=None):
     msg.encoding = encoding
     byteorder = array.dtype.byteorder
     msg.is_bigendian = int(byteorder == '>' or (byteorder in '=|' and _HOST_BIG_ENDIAN))
-    msg.step = int(array.shape[1] * channels * array.dtype.itemsize)
+    msg.step = int(array.shape[1] * array.itemsize * (array.shape[2] if array.ndim == 3 else 1))
     msg.data = np.ascontiguousarray(array).tobytes()
     return msg
 
 
+def decoded_encoding(decoded):
+    """
+    Return the encoding of an image cv2.imdecode gave (IMREAD_UNCHANGED).
+
+    8 and 16 bit images with 1, 3 or 4 channels are mono, bgr or bgra (OpenCV decodes colour as
+    BGR); anything else (float TIFF, HDR, PFM, 2 channels) keeps a plain numeric encoding.
+    """
+    channels = 1 if decoded.ndim == 2 else decoded.shape[2]
+    bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(decoded.dtype)
+    space = {1: 'mono', 3: 'bgr', 4: 'bgra'}.get(channels)
+    if bits is None or space is None:
+        return numeric_encoding(decoded.dtype, channels)
+    return f'{space}{bits}'
+
+
 def compressed_to_numpy(msg, desired_encoding='bgr8'):
-    """Decode a sensor_msgs/CompressedImage (jpeg or png) to an array in desired_encoding."""
+    """
+    Decode a sensor_msgs/CompressedImage in any format OpenCV reads to an array.
+
+    Decoded unchanged (16 bit, alpha and one channel kept, as cv_bridge's IMREAD_UNCHANGED);
+    the format field is not needed (OpenCV reads the data's signature). 'passthrough' returns
+    the decoded array; other encodings convert from decoded_encoding() with cv_bridge's rules.
+    """
     buffer = _byte_array(msg.data)
     if buffer.size == 0:
         raise ImageConversionError(f'CompressedImage with format {msg.format!r} has no data')
-    decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    try:
+        decoded = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:
+        decoded, reason = None, str(error).strip().splitlines()[-1]
+    else:
+        reason = 'no OpenCV decoder recognises it'
     if decoded is None:
         raise ImageConversionError(
-            f'CompressedImage data ({buffer.size} bytes, format {msg.format!r}) is not a '
-            'jpeg or png image OpenCV can decode')
-    source = {
-        (np.uint8, 1): 'mono8', (np.uint8, 3): 'bgr8', (np.uint8, 4): 'bgra8',
-        (np.uint16, 1): 'mono16', (np.uint16, 3): 'bgr16', (np.uint16, 4): 'bgra16',
-    }.get((decoded.dtype.type, 1 if decoded.ndim == 2 else decoded.shape[2]))
-    if source is None:
-        raise ImageConversionError(
-            f'CompressedImage (format {msg.format!r}) decodes to {decoded.dtype} with shape '
-            f'{decoded.shape}; only 8 or 16 bit mono, bgr or bgra images are supported')
-    if desired_encoding in ('passthrough', source):
+            f'CompressedImage data ({buffer.size} bytes, format {msg.format!r}) cannot be '
+            f'decoded: {reason}')
+    if desired_encoding == 'passthrough':
         return decoded
-    return convert_encoding(decoded, source, desired_encoding)
+    return convert_encoding(decoded, decoded_encoding(decoded), desired_encoding)
+
+
+def _native(array):
+    """Return a C-contiguous array in the machine's byte order (what OpenCV takes)."""
+    return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder('='))
 
 
 def numpy_to_compressed(array, encoding='bgr8', image_format='jpeg', header=None,
                         message_type=None, quality=90):
-    """Encode an array as a sensor_msgs/CompressedImage ('jpeg' or 'png')."""
-    if image_format not in ('jpeg', 'png'):
-        raise ImageConversionError(f'format {image_format!r} is not jpeg or png')
-    _, channels, space = encoding_info(encoding)
-    if space in ('rgb', 'rgba'):
-        array = convert_encoding(array, encoding, 'bgr8' if channels == 3 else 'bgra8')
-    params = ([cv2.IMWRITE_JPEG_QUALITY, quality] if image_format == 'jpeg' else [])
-    ok, encoded = cv2.imencode('.jpg' if image_format == 'jpeg' else '.png', array, params)
+    """
+    Encode an array as a sensor_msgs/CompressedImage in any format OpenCV writes.
+
+    image_format is the file extension ('jpeg', 'jpg', 'png', 'bmp', 'tiff', 'webp', ...) and
+    becomes the message's format, as in cv_bridge. rgb and rgba are stored as bgr and bgra,
+    yuv and Bayer as bgr; mono, bgr(a) and plain numeric arrays are encoded as they are, so
+    mono16 stays 16 bit in png or tiff. quality applies to jpeg.
+    """
+    encoding = _check_array(array, encoding)
+    space = encoding_info(encoding)[2] or ''
+    if space in ('rgb', 'rgba', 'uyvy', 'yuyv') or space.startswith('bayer'):
+        # OpenCV's encoders take colour as BGR(A), as cv_bridge's toCompressedImageMsg converts.
+        target = ('bgra' if space == 'rgba' else 'bgr') + str(array.itemsize * 8)
+        array = convert_encoding(array, encoding, target)
+    jpeg = str(image_format).lower() in _JPEG_FORMATS
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if jpeg else []
+    try:
+        ok, encoded = cv2.imencode(f'.{image_format}', _native(array), params)
+        reason = 'the encoder refused the image'
+    except cv2.error as error:
+        ok, reason = False, str(error).strip().splitlines()[-1]
     if not ok:
-        raise ImageConversionError(f'OpenCV could not encode a {encoding!r} image as '
-                                   f'{image_format}')
+        raise ImageConversionError(
+            f'OpenCV could not encode a {encoding!r} image of shape {array.shape} as '
+            f'{image_format!r}: {reason}')
     if message_type is None:
         from sensor_msgs.msg import CompressedImage as message_type
     msg = message_type()
@@ -270,7 +357,7 @@ def to_bgr8(msg):
     try:
         if hasattr(msg, 'format'):
             return compressed_to_numpy(msg, 'bgr8')
-        if _CV_BRIDGE is None or msg.encoding not in _ENCODINGS:
+        if _CV_BRIDGE is None or not _is_supported(msg.encoding):
             return image_to_numpy(msg, 'bgr8')
         if msg.height == 0 or msg.width == 0 or len(msg.data) != msg.height * msg.step:
             return image_to_numpy(msg, 'bgr8')  # the clear error cv_bridge would not give

@@ -20,7 +20,8 @@ def random_array(encoding, height=5, width=7):
 
 
 @pytest.mark.parametrize('encoding', ['bgr8', 'rgb8', 'bgra8', 'rgba8', 'mono8', 'mono16',
-                                      '16UC1', 'yuv422', 'yuv422_yuy2', '32FC1', '8UC3'])
+                                      '16UC1', 'yuv422', 'yuv422_yuy2', '32FC1', '8UC3',
+                                      '8U', '16SC2', '8UC5', '32FC10', 'bayer_gbrg16'])
 def test_round_trip_every_encoding(encoding):
     array = random_array(encoding)
     header = Header(frame_id='cam_optical')
@@ -86,11 +87,18 @@ def test_mono16_to_mono8_scales_like_cv_bridge():
     np.testing.assert_array_equal(back, [[257, 65535]])
 
 
-def test_numeric_encoding_cannot_become_colour_with_other_channels():
-    msg = ic.numpy_to_image(random_array('16UC1'), '16UC1')
-    with pytest.raises(ic.ImageConversionError, match='not a colour encoding'):
-        ic.image_to_numpy(msg, 'bgr8')
-    assert ic.image_to_numpy(msg, 'mono16').dtype == np.uint16
+def test_numeric_encoding_never_becomes_colour():
+    # cv_bridge: 16UC1 (depth, labels) has no colour meaning, not even as mono16; it converts
+    # only to plain numeric encodings with the same number of channels, scaled by bit depth.
+    msg = ic.numpy_to_image(np.array([[0, 257, 65535]], np.uint16), '16UC1')
+    for target in ('mono16', 'mono8', 'bgr8'):
+        with pytest.raises(ic.ImageConversionError,
+                           match=f"'16UC1' is a plain numeric encoding, not a colour one, so it "
+                                 f"cannot become '{target}'"):
+            ic.image_to_numpy(msg, target)
+    np.testing.assert_array_equal(ic.image_to_numpy(msg, '8UC1'), [[0, 1, 255]])
+    with pytest.raises(ic.ImageConversionError, match=r"'16UC1' \(1 channels\) to '16UC3'"):
+        ic.image_to_numpy(msg, '16UC3')
 
 
 def test_size_mismatch_names_the_fields():
@@ -127,7 +135,8 @@ def test_compressed_round_trip(image_format):
 
 
 def test_corrupt_compressed_image_is_a_clear_error():
-    with pytest.raises(ic.ImageConversionError, match='not a jpeg or png'):
+    with pytest.raises(ic.ImageConversionError,
+                       match=r"\(12 bytes, format 'jpeg'\) cannot be decoded"):
         ic.to_bgr8(CompressedImage(format='jpeg', data=b'not an image'))
     with pytest.raises(ic.ImageConversionError, match='has no data'):
         ic.to_bgr8(CompressedImage(format='jpeg'))
@@ -145,10 +154,13 @@ def test_odd_width_yuv_and_unusual_compressed_images_are_clear_errors():
     odd = ic.numpy_to_image(random_array('yuv422', height=4, width=7), 'yuv422')
     with pytest.raises(ic.ImageConversionError, match='width must be even, got 7'):
         ic.to_bgr8(odd)
-    ok, tiff = cv2.imencode('.tiff', np.zeros((4, 4), np.float32))
+    depth = np.linspace(0.5, 4.0, 16, dtype=np.float32).reshape(4, 4)
+    ok, tiff = cv2.imencode('.tiff', depth)
     assert ok
-    with pytest.raises(ic.ImageConversionError, match='decodes to float32'):
-        ic.to_bgr8(CompressedImage(format='tiff', data=tiff.tobytes()))
+    msg = CompressedImage(format='tiff', data=tiff.tobytes())
+    np.testing.assert_array_equal(ic.compressed_to_numpy(msg, 'passthrough'), depth)
+    with pytest.raises(ic.ImageConversionError, match="cannot convert '32FC1' to 'bgr8'"):
+        ic.to_bgr8(msg)
 
 
 # ROS Bayer pattern -> (row, column) of R, G, G and B in each 2x2 block
