@@ -75,8 +75,12 @@ def flip(image, boxes):
 
 
 def augment(image, boxes, labels, rng):
-    """Apply photometric distortion, a random crop and a random flip; boxes are pixels."""
-    image = photometric(image, rng)
+    """
+    Apply a random crop and a random flip; boxes are pixels.
+
+    The photometric distortion comes after the resize to the input size (TrainingSet): on a
+    300 px image it costs a tenth of what it does on a 1024 px photo, and changes nothing else.
+    """
     image, boxes, labels = random_crop(image, boxes, labels, rng)
     if rng.random() < 0.5:
         image, boxes = flip(image, boxes)

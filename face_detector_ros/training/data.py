@@ -9,7 +9,7 @@ from face_detector_ros.datasets.images import image_size
 from face_detector_ros.datasets.lists import read_labelmap, read_pairs
 from face_detector_ros.datasets.voc import read_voc_xml
 from face_detector_ros.datasets.yolo import read_names, read_yolo_dir, read_yolo_txt
-from face_detector_ros.training.augment import augment
+from face_detector_ros.training.augment import augment, photometric
 from face_detector_ros.training.matching import match
 from face_detector_ros.training.model import PIXEL_MEAN, PIXEL_SCALE
 import numpy as np
@@ -77,15 +77,27 @@ def letterbox(image, size):
     The same resize, interpolation and padding as the inference engine's letterbox, so the
     network trains on what it will see.
     """
+    resized, scale = fit(image, size)
+    canvas, dx, dy = pad(resized, size)
+    return canvas, scale, dx, dy
+
+
+def fit(image, size):
+    """Return (image resized so that its longer side is `size`, scale)."""
     height, width = image.shape[:2]
     scale = size / max(height, width)
     resized = cv2.resize(image, None, fx=scale, fy=scale,
                          interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    new_h, new_w = resized.shape[:2]
-    dx, dy = (size - new_w) // 2, (size - new_h) // 2
+    return resized, scale
+
+
+def pad(image, size):
+    """Return (the image centred in a black `size` square, dx, dy)."""
+    height, width = image.shape[:2]
+    dx, dy = (size - width) // 2, (size - height) // 2
     canvas = np.zeros((size, size, 3), np.uint8)
-    canvas[dy:dy + new_h, dx:dx + new_w] = resized
-    return canvas, scale, dx, dy
+    canvas[dy:dy + height, dx:dx + width] = image
+    return canvas, dx, dy
 
 
 def to_tensor(image):
@@ -132,7 +144,10 @@ class TrainingSet(Dataset):
             # torch's generator is seeded per worker and per epoch, and saved in checkpoints.
             rng = np.random.default_rng(int(torch.randint(2**62, ())))
             image, boxes, labels = augment(image, boxes, labels, rng)
-        image, scale, dx, dy = letterbox(image, self.config.input_size)
+        image, scale = fit(image, self.config.input_size)
+        if self.augmented:
+            image = photometric(image, rng)
+        image, dx, dy = pad(image, self.config.input_size)
         boxes = (boxes * scale + [dx, dy, dx, dy]) / self.config.input_size
         offsets, prior_labels = match(torch.from_numpy(boxes.astype(np.float32)),
                                       torch.from_numpy(labels), self.priors)

@@ -1,6 +1,7 @@
 """The detector article's MobileNet-v1 SSD in plain torch, with its input and box sizes."""
 
 from dataclasses import asdict, dataclass
+import functools
 import math
 
 from face_detector_ros.training.priors import prior_boxes
@@ -26,16 +27,18 @@ PIXEL_SCALE = 1 / 127.5
 @dataclass(frozen=True)
 class SSDConfig:
     """
-    What defines a detector: input side, class names, width multiplier and box sizes.
+    What defines a detector: input side, class names, width multiplier, box sizes, activation.
 
     `box_sizes` are (min, max) pixels per head; left empty, they are the article's sizes scaled
-    from 300 to `input_size`.
+    from 300 to `input_size`. `leaky` is the negative slope of the activations: 0 is the
+    article's ReLU, 0.1 that of the RetinaFace body a run can start from (training/backbone.py).
     """
 
     input_size: int = ARTICLE_INPUT_SIZE
     class_names: tuple = ('face',)
     width: float = 1.0
     box_sizes: tuple = ()
+    leaky: float = 0.0
 
     def __post_init__(self):
         """Fill the default box sizes and check the rest."""
@@ -45,6 +48,8 @@ class SSDConfig:
             raise ValueError('at least one class name is needed')
         if not 0 < self.width <= 4:
             raise ValueError(f'width multiplier {self.width} is outside (0, 4]')
+        if not 0 <= self.leaky < 1:
+            raise ValueError(f'activation slope {self.leaky} is outside [0, 1)')
         ratio = self.input_size / ARTICLE_INPUT_SIZE
         sizes = self.box_sizes or tuple((low * ratio, high * ratio)
                                         for low, high in ARTICLE_BOX_SIZES)
@@ -89,16 +94,17 @@ class SSDConfig:
         """Rebuild a config written by to_dict."""
         return cls(input_size=int(data['input_size']), class_names=tuple(data['class_names']),
                    width=float(data['width']),
-                   box_sizes=tuple(tuple(pair) for pair in data['box_sizes']))
+                   box_sizes=tuple(tuple(pair) for pair in data['box_sizes']),
+                   leaky=float(data.get('leaky', 0.0)))  # runs before `leaky` used ReLU
 
 
-def conv_bn_relu(in_channels, out_channels, kernel_size, stride=1, groups=1):
-    """Return convolution (no bias), BatchNorm and ReLU: the article's building block."""
+def conv_bn_activation(in_channels, out_channels, kernel_size, stride=1, groups=1, leaky=0.0):
+    """Return convolution (no bias), BatchNorm and (leaky) ReLU: the article's building block."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
                   groups=groups, bias=False),
         nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True))
+        nn.LeakyReLU(leaky, inplace=True) if leaky else nn.ReLU(inplace=True))
 
 
 class MobileNetSSD(nn.Module):
@@ -112,14 +118,16 @@ class MobileNetSSD(nn.Module):
         def channels(count):
             return max(8, int(round(count * config.width)))
 
+        layer = functools.partial(conv_bn_activation, leaky=config.leaky)
+
         in_channels = channels(32)
-        body = [conv_bn_relu(3, in_channels, 3, stride=2)]
+        body = [layer(3, in_channels, 3, stride=2)]
         head_channels = []
         for index, (out_channels, stride) in enumerate(MOBILENET_BLOCKS):
             out_channels = channels(out_channels)
             body.append(nn.Sequential(
-                conv_bn_relu(in_channels, in_channels, 3, stride, groups=in_channels),
-                conv_bn_relu(in_channels, out_channels, 1)))
+                layer(in_channels, in_channels, 3, stride, groups=in_channels),
+                layer(in_channels, out_channels, 1)))
             in_channels = out_channels
             if index in HEAD_BLOCKS:
                 head_channels.append(out_channels)
@@ -127,8 +135,8 @@ class MobileNetSSD(nn.Module):
         extras = []
         for reduced, out_channels in EXTRA_BLOCKS:
             reduced, out_channels = channels(reduced), channels(out_channels)
-            extras.append(nn.Sequential(conv_bn_relu(in_channels, reduced, 1),
-                                        conv_bn_relu(reduced, out_channels, 3, stride=2)))
+            extras.append(nn.Sequential(layer(in_channels, reduced, 1),
+                                        layer(reduced, out_channels, 3, stride=2)))
             in_channels = out_channels
             head_channels.append(out_channels)
         self.extras = nn.ModuleList(extras)

@@ -11,7 +11,9 @@ import sys
 
 from face_detector_ros import files
 from face_detector_ros.datasets.annotations import DatasetError
+from face_detector_ros.detection.model_cards import models_dir
 from face_detector_ros.tools import cli
+from face_detector_ros.training.backbone import BackboneError, load_body, read_body
 from face_detector_ros.training.data import default_class_names, read_samples, TrainingSet
 from face_detector_ros.training.evaluate import evaluate_map
 from face_detector_ros.training.loss import multibox_loss
@@ -42,6 +44,10 @@ def parse_args(argv):
     parser.add_argument('--input-size', type=int, default=300, help='input side (default 300)')
     parser.add_argument('--width', type=float, default=1.0,
                         help='MobileNet width multiplier (default 1.0)')
+    parser.add_argument('--init-backbone', metavar='ONNX',
+                        help='start the MobileNet body from the one in this ONNX file, a path or '
+                        'a file in the shipped models folder: retinaface_mnet025.onnx (a body '
+                        'trained on WIDER FACE; needs --width 0.25, sets LeakyReLU 0.1)')
     parser.add_argument('--no-augment', dest='augment', action='store_false',
                         help='train on the plain images (to check that a tiny set is learned)')
     parser.add_argument('--iterations', type=int, default=120000)
@@ -177,6 +183,29 @@ def reading_checkpoint(path):
         raise cli.CliError(f'{path} is not a usable face-train checkpoint: {reason}') from None
 
 
+def backbone_path(name):
+    """Return the --init-backbone file: a path, else a file in the shipped models folder."""
+    for path in (Path(name), models_dir() / name):
+        if path.is_file():
+            return path
+    raise cli.CliError(f'--init-backbone {name}: no such file here or in {models_dir()}')
+
+
+@contextlib.contextmanager
+def reading_backbone():
+    """Turn a BackboneError into a one-line CliError."""
+    try:
+        yield
+    except BackboneError as error:
+        raise cli.CliError(error) from None
+
+
+def read_backbone(path):
+    """Return read_body(path), failures as one line."""
+    with reading_backbone():
+        return read_body(path)
+
+
 def resolve_device(name):
     """Return the torch device for --device."""
     if name == 'auto':
@@ -219,7 +248,9 @@ def main(argv=None):
         torch.manual_seed(args.seed)
         classes = (tuple(args.classes.split(',')) if args.classes
                    else default_class_names(args.train, train_samples))
-        config = SSDConfig(args.input_size, classes or ('face',), args.width)
+        backbone = backbone_path(args.init_backbone) if args.init_backbone else None
+        leaky = read_backbone(backbone)[1] if backbone else 0.0
+        config = SSDConfig(args.input_size, classes or ('face',), args.width, leaky=leaky)
         args.classes = ','.join(config.class_names)
     try:
         dataset = TrainingSet(train_samples, config, augmented=args.augment)
@@ -228,6 +259,13 @@ def main(argv=None):
         raise cli.CliError(error) from error
 
     trainer = Trainer(args, config, device)
+    if resumed is None and backbone:
+        plain = TrainingSet(train_samples, config, augmented=False)
+        images = torch.stack([plain[index][0] for index in range(min(32, len(plain)))])
+        with reading_backbone():
+            load_body(trainer.model, backbone, images.to(device))
+        print(f'face-train: body from {backbone}, BatchNorm fitted on {len(images)} training '
+              'images', file=sys.stderr)
     if resumed is not None:
         with reading_checkpoint(last):
             trainer.restore(resumed)

@@ -15,6 +15,7 @@ from face_detector_ros.evaluation.detection_metrics import box_iou
 from face_detector_ros.simulation import faces
 import numpy as np
 import pytest
+import yaml
 
 torch = pytest.importorskip('torch')
 
@@ -110,11 +111,17 @@ def test_rerun_resumes_from_the_last_checkpoint(trained, dataset):
 
 def test_export_writes_an_ir_that_matches_torch(exported):
     card, result = exported
-    for name in ('faces.onnx', 'faces.xml', 'faces.bin', 'faces.yaml'):
+    for name in ('faces.onnx', 'faces.xml', 'faces.bin', 'faces.yaml', 'faces_fp32.xml',
+                 'faces_fp32.bin', 'faces_fp32.yaml'):
         assert (card.parent / name).is_file()
-    found = re.search(r'FP16 IR ([\d.e-]+) in a score, ([\d.e-]+) px in a box', result.stdout)
+    found = re.search(r'FP16 IR ([\d.e-]+) in a score, ([\d.e-]+) px in a box; '
+                      r'FP32 IR ([\d.e-]+), ([\d.e-]+) px', result.stdout)
     assert found, result.stdout
     assert float(found[1]) < 0.02 and float(found[2]) < 1.0
+    assert float(found[3]) < 1e-4 and float(found[4]) < 0.01  # FP32 keeps the weights
+    fp16, fp32 = (card.parent / name for name in ('faces.bin', 'faces_fp32.bin'))
+    assert 1.8 < fp32.stat().st_size / fp16.stat().st_size < 2.2
+    assert yaml.safe_load((card.parent / 'faces_fp32.yaml').read_text())['file'] == 'faces_fp32.xml'
     folding = re.search(r'BatchNorm folding changed the outputs by at most ([\d.e-]+)',
                         result.stdout)
     assert float(folding[1]) < 1e-3
