@@ -68,8 +68,15 @@ def ensure_type(msgtype):
 
 
 @contextlib.contextmanager
-def open_bag(path):
-    """Yield an open rosbags Reader of a rosbag2 directory or a single .mcap / .db3 file."""
+def open_bag(path, differences=None):
+    """
+    Yield an open rosbags Reader of a rosbag2 directory or a single .mcap / .db3 file.
+
+    Messages are read by topic and type, as rosbag2 reads them, also where metadata.yaml and
+    the storage files record different QoS profiles or type hashes (rosbags skips such
+    messages); the connections keep metadata.yaml's, which `ros2 bag play` uses too. Each
+    such difference is appended to `differences` as (topic, 'QoS profiles' or 'type hash').
+    """
     path = Path(path)
     if not path.exists():
         raise BagError(f'bag {path} does not exist')
@@ -79,10 +86,48 @@ def open_bag(path):
     except READ_ERRORS as error:
         raise _damaged(path, error) from None
     try:
+        found = _read_by_topic_and_type(reader)
+        if differences is not None:
+            differences.extend(found)
         yield reader
     finally:
         with contextlib.suppress(*READ_ERRORS):
             reader.close()
+
+
+def _read_by_topic_and_type(reader):
+    """
+    Give each storage file's connections the QoS and type hash of metadata.yaml's.
+
+    rosbags yields a storage file's messages only for a metadata.yaml connection equal to the
+    file's in QoS profiles and type hash; rosbag2 matches topic names only, and rewritten bags
+    (rosbag2's own talker, convert and rewriter test bags) differ there. Returns the
+    differences as [(topic, what)]; none for a single storage file (no metadata.yaml).
+    """
+    files = getattr(reader.storage, 'storages', [])  # rosbags' DirectoryReader only
+    differences = []
+    for conn in reader.connections:
+        for storage in files:
+            for index, own in enumerate(storage.connections):
+                if (own.topic, own.msgtype) != (conn.topic, conn.msgtype):
+                    continue
+                qos_differs = own.ext != conn.ext
+                hash_differs = bool(own.digest and conn.digest and own.digest != conn.digest)
+                if not (qos_differs or hash_differs):
+                    continue
+                storage.connections[index] = own._replace(ext=conn.ext, digest=conn.digest)
+                for what, differs in (('QoS profiles', qos_differs), ('type hash', hash_differs)):
+                    if differs and (conn.topic, what) not in differences:
+                        differences.append((conn.topic, what))
+    return differences
+
+
+def describe_differences(differences):
+    """Return 'QoS profiles of /a, /b; type hash of /c' for (topic, what) pairs."""
+    kinds = {}
+    for topic, what in differences:
+        kinds.setdefault(what, []).append(topic)
+    return '; '.join(f'{what} of {", ".join(topics)}' for what, topics in kinds.items())
 
 
 def read_messages(reader, connections=()):

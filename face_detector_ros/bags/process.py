@@ -66,6 +66,7 @@ class ProcessSummary:
         self.detections = 0
         self.skipped = []      # (image number, reason) of images that could not be decoded
         self.replaced = []     # result topics of an earlier run, not copied from the input
+        self.differences = []  # (topic, what) metadata.yaml and the storage files disagree on
         self.track_rows = []
         self.seconds = 0.0
 
@@ -97,12 +98,14 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
 
     params_file = Path(params_file or default_params_file())
     store = typestore()
-    with open_bag(source) as reader:
+    differences = []
+    with open_bag(source, differences) as reader:
         images = image_connection(reader, image_topic)
         engine = InferenceEngine.from_parameters(
             {**node_parameters(params_file, 'face_detector'), 'model': model, 'device': device})
         tracker = CentroidTracker.from_parameters(node_parameters(params_file, 'face_tracker'))
         summary = ProcessSummary(images.topic)
+        summary.differences = differences
         started = time.perf_counter()
         with bag_writer(output, storage) as writer, \
                 (atomic_output_file(mot) if mot else contextlib.nullcontext()) as mot_file:
@@ -150,6 +153,10 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
                 summary.frames += 1
                 summary.detections += len(found)
                 summary.track_rows.append(rows_from_tracks(number, tracks))
+            if number == 0 and images.msgcount:
+                # No output that looks like success from a bag whose images were not read.
+                raise BagError(f'read none of the {images.msgcount} images that {source} lists '
+                               f'on {images.topic}')
             if mot_file is not None:
                 write_mot(mot_file, summary.mot_rows())
         summary.seconds = time.perf_counter() - started

@@ -21,6 +21,7 @@ from face_detector_ros.bags.bag_io import (
     add_typed_connection,
     bag_writer,
     BagError,
+    describe_differences,
     open_bag,
     read_messages,
     select_connections,
@@ -264,8 +265,14 @@ def play(args):
     from builtin_interfaces.msg import Time
     from rosgraph_msgs.msg import Clock
 
-    with open_bag(args.bag) as reader, ros_node('face_detector_bag_play') as (node, stop):
+    differences = []
+    with open_bag(args.bag, differences) as reader, \
+            ros_node('face_detector_bag_play') as (node, stop):
         connections = select_connections(reader, args.topics)
+        if differences:
+            print(f'note: metadata.yaml and the storage files of {args.bag} differ in the '
+                  f'{describe_differences(differences)}; messages read by topic and type as '
+                  f'rosbag2 reads them, published {args.qos}, depth 10 (--qos)', flush=True)
         qos = qos_profile(args.qos, 10)
         by_topic = {conn.topic: node.create_publisher(message_class(conn.msgtype), conn.topic,
                                                       qos) for conn in connections}
@@ -314,6 +321,11 @@ def play(args):
         wait_for_acknowledgements([*publishers.values(), *([clock] if clock is not None else [])])
         if pacer is not None:
             pacer.executor.shutdown()
+        listed = sum(conn.msgcount for conn in connections)
+        if played == 0 and listed and not stop.is_set():
+            # rosbags yields nothing from storage it cannot match: never call that success.
+            raise CliError(f'played none of the {listed} messages that {args.bag} lists on '
+                           'the played topics')
     timeouts = f'; {pacer.timeouts} answers on {pacer.topic} timed out' \
         if pacer is not None and pacer.timeouts else ''
     print(f'played {played} messages on {len(by_topic)} topics in '
@@ -397,6 +409,10 @@ def process(args):
                               storage=args.storage, mot=args.mot, strict=args.strict)
     except (EngineError, ModelError) as error:
         raise CliError(str(error)) from None
+    if summary.differences:
+        print(f'note: metadata.yaml and the storage files of {args.input} differ in the '
+              f'{describe_differences(summary.differences)}; messages read by topic and type '
+              "as rosbag2 reads them, the output keeps metadata.yaml's profiles")
     for topic in summary.replaced:
         print(f'{topic}: the input has it from an earlier run; replaced by this run')
     if summary.skipped:
