@@ -15,10 +15,11 @@ import struct
 
 import apsw
 from face_detector_ros.files import atomic_output_dir, share_dir
+from rosbags.interfaces import MessageDefinitionFormat
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.rosbag2.errors import ReaderError, WriterError
 from rosbags.serde import SerdeError
-from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+from rosbags.typesys import get_types_from_idl, get_types_from_msg, get_typestore, Stores
 from rosbags.typesys.base import TypesysError
 
 
@@ -225,16 +226,43 @@ def add_typed_connection(writer, topic, msgtype, qos=()):
 
 
 def copy_connection(writer, connection):
-    """Add a connection of another bag to `writer`, keeping its definition and QoS."""
+    """
+    Add a connection of another bag to `writer`, keeping its definition and QoS.
+
+    A type not installed here is copied with the definition the bag holds; a BagError says so
+    when it holds none (sqlite3 bags before schema 4, Iron, store no definitions).
+    """
     ext = connection.ext
     qos = getattr(ext, 'offered_qos_profiles', ())
     if not connection.msgdef.data:
-        return add_typed_connection(writer, connection.topic, connection.msgtype, qos)
-    # A single .mcap file stores no type hash: take the installed type's.
-    digest = connection.digest or ensure_type(connection.msgtype).hash_rihs01(connection.msgtype)
+        try:
+            return add_typed_connection(writer, connection.topic, connection.msgtype, qos)
+        except BagError:
+            raise BagError(f'message type {connection.msgtype} is not installed and the bag '
+                           'holds no definition of it') from None
+    # A single .mcap file stores no type hash (nor do bags before metadata version 7).
+    digest = connection.digest or definition_hash(connection)
     return writer.add_connection(
         connection.topic, connection.msgtype, msgdef=connection.msgdef.data, rihs01=digest,
         serialization_format=ext.serialization_format, offered_qos_profiles=qos)
+
+
+def definition_hash(connection):
+    """Return the RIHS01 hash of a connection's type: the installed type's, else its own."""
+    try:
+        return ensure_type(connection.msgtype).hash_rihs01(connection.msgtype)
+    except BagError:
+        pass
+    store = get_typestore(Stores.EMPTY)
+    try:
+        if connection.msgdef.format == MessageDefinitionFormat.IDL:
+            store.register(get_types_from_idl(connection.msgdef.data))
+        else:
+            store.register(get_types_from_msg(connection.msgdef.data, connection.msgtype))
+        return store.hash_rihs01(connection.msgtype)
+    except (TypesysError, KeyError, ValueError) as error:
+        raise BagError(f'message type {connection.msgtype} is not installed and its '
+                       f'definition in the bag cannot be read ({error})') from None
 
 
 def ros_header(header):

@@ -66,6 +66,7 @@ class ProcessSummary:
         self.detections = 0
         self.skipped = []      # (image number, reason) of images that could not be decoded
         self.replaced = []     # result topics of an earlier run, not copied from the input
+        self.not_copied = []   # (topic, reason): input topics the output cannot hold
         self.differences = []  # (topic, what) metadata.yaml and the storage files disagree on
         self.track_rows = []
         self.seconds = 0.0
@@ -91,7 +92,8 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
     Parameters come from the detector's and tracker's sections of `params_file`. With `mot`, the
     tracks also go to that MOTChallenge file, written only if the bag is. An image that cannot be
     decoded is copied, skipped and counted (`strict`: BagError instead). Result topics already in
-    the input (a bag this function wrote) are replaced, not copied. Returns a ProcessSummary.
+    the input (a bag this function wrote) are replaced, not copied; a topic of a type neither
+    installed nor defined in the bag cannot be, and is left out. Returns a ProcessSummary.
     """
     # vision_msgs have no rosbags serializer without a field-by-field copy; rclpy's does it.
     from rclpy.serialization import serialize_message
@@ -114,8 +116,14 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
             result_topics = {sibling_topic(images.topic, name) for name in names}
             summary.replaced = sorted({conn.topic for conn in reader.connections
                                        if conn.topic in result_topics})
-            outputs = {conn.id: copy_connection(writer, conn) for conn in reader.connections
-                       if conn.topic not in result_topics}
+            outputs = {}
+            for conn in reader.connections:
+                if conn.topic in result_topics:
+                    continue
+                try:
+                    outputs[conn.id] = copy_connection(writer, conn)
+                except BagError as error:
+                    summary.not_copied.append((conn.topic, str(error)))
             results = {name: add_typed_connection(
                 writer, sibling_topic(images.topic, name),
                 'sensor_msgs/msg/Image' if name == 'tracks_image' else DETECTIONS_TYPE)
@@ -124,7 +132,7 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
             for conn, timestamp, data in tqdm(read_messages(reader), total=reader.message_count,
                                               unit='msg', disable=not progress, leave=False):
                 if conn.id not in outputs:
-                    continue  # an earlier run's results, replaced by this run's
+                    continue  # an earlier run's results, or a topic the output cannot hold
                 writer.write(outputs[conn.id], timestamp, data)
                 if conn.topic != images.topic:
                     continue

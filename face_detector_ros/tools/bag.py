@@ -154,13 +154,30 @@ def ros_node(name):
 
 
 def message_class(msgtype):
-    """Return the ROS message class of 'pkg/msg/Name'."""
-    package, _, name = msgtype.split('/')
+    """Return the ROS message class of 'pkg/msg/Name' (or a 'pkg/srv/Name_Event' topic type)."""
+    parts = msgtype.split('/')
+    if len(parts) != 3:
+        raise CliError(f'message type {msgtype!r} is not of the form package/msg/Name')
+    package, kind, name = parts
     try:
-        return getattr(importlib.import_module(f'{package}.msg'), name)
+        return getattr(importlib.import_module(f'{package}.{kind}'), name)
     except (ImportError, AttributeError):
         raise CliError(f'message type {msgtype} is not installed; install the {package} '
                        'package or leave its topic out with --topics') from None
+
+
+def playable(connections):
+    """Return {connection id: message class} of the connections whose type is installed."""
+    classes = {}
+    for conn in connections:
+        try:
+            classes[conn.id] = message_class(conn.msgtype)
+        except CliError as error:
+            print(f'warning: skipping {conn.topic}: {error}', file=sys.stderr, flush=True)
+    if not classes:
+        raise CliError('none of the topics can be played: their message types are not '
+                       'installed')
+    return classes
 
 
 def wait_until(deadline, stop):
@@ -269,21 +286,24 @@ def play(args):
     with open_bag(args.bag, differences) as reader, \
             ros_node('face_detector_bag_play') as (node, stop):
         connections = select_connections(reader, args.topics)
+        classes = playable(connections)  # a type not installed skips its topic, with a line
+        connections = [conn for conn in connections if conn.id in classes]
+        played_topics = {conn.topic for conn in connections}
+        differences = [(topic, what) for topic, what in differences if topic in played_topics]
         if differences:
             print(f'note: metadata.yaml and the storage files of {args.bag} differ in the '
                   f'{describe_differences(differences)}; messages read by topic and type as '
                   f'rosbag2 reads them, published {args.qos}, depth 10 (--qos)', flush=True)
         qos = qos_profile(args.qos, 10)
-        by_topic = {conn.topic: node.create_publisher(message_class(conn.msgtype), conn.topic,
-                                                      qos) for conn in connections}
+        by_topic = {conn.topic: node.create_publisher(classes[conn.id], conn.topic, qos)
+                    for conn in connections}
         publishers = {conn.id: by_topic[conn.topic] for conn in connections}
         clock = node.create_publisher(Clock, '/clock', qos_profile('reliable', 1)) \
             if args.clock else None
         pacer = paced = None
         if args.pace_on:
             paced = paced_topic(connections, args.paced_topic)
-            paced_class = message_class(next(c.msgtype for c in connections
-                                             if c.topic == paced))
+            paced_class = next(classes[c.id] for c in connections if c.topic == paced)
             pacer = Pacer(node, args.pace_on, args.pace_timeout)
             pacer.subscribe(stop)
         if args.wait_for_subscribers > 0:
@@ -415,6 +435,8 @@ def process(args):
               "as rosbag2 reads them, the output keeps metadata.yaml's profiles")
     for topic in summary.replaced:
         print(f'{topic}: the input has it from an earlier run; replaced by this run')
+    for topic, reason in summary.not_copied:
+        print(f'warning: {topic} is not copied to the output: {reason}', file=sys.stderr)
     if summary.skipped:
         number, reason = summary.skipped[0]
         print(f'warning: {len(summary.skipped)} image(s) could not be decoded and were skipped '
