@@ -45,6 +45,14 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 from rclpy.validate_topic_name import validate_topic_name
+from rosbags.interfaces import (
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
 
 
 def parse_args(argv):
@@ -353,6 +361,28 @@ def play(args):
           f'{timeouts}')
 
 
+def offered_qos(publishers):
+    """Return the QoS profiles `publishers` offer as rosbags profiles, as rosbag2 records them."""
+    def policy(enum, value):
+        try:
+            return enum(int(value))
+        except ValueError:
+            return enum.UNKNOWN
+
+    def time(duration):
+        return QosTime(*divmod(duration.nanoseconds, 10**9))
+
+    profiles = []
+    for info in publishers:
+        qos = info.qos_profile
+        profiles.append(Qos(
+            policy(QosHistory, qos.history), qos.depth, policy(QosReliability, qos.reliability),
+            policy(QosDurability, qos.durability), time(qos.deadline), time(qos.lifespan),
+            policy(QosLiveliness, qos.liveliness), time(qos.liveliness_lease_duration),
+            bool(qos.avoid_ros_namespace_conventions)))
+    return profiles
+
+
 class Recorder:
     """Subscribes raw to topics once their publishers show, and writes what arrives."""
 
@@ -375,7 +405,9 @@ class Recorder:
                 raise CliError(f'{topic} has publishers of several types: {sorted(types)}')
             msgtype = types.pop()
             reliability = publishers_reliability(publishers)
-            connection = add_typed_connection(self.writer, topic, msgtype)
+            # The offered profiles, which `ros2 bag play` offers again.
+            connection = add_typed_connection(self.writer, topic, msgtype,
+                                              offered_qos(publishers))
             self.subscriptions.append(self.node.create_subscription(
                 message_class(msgtype), topic, lambda data, c=connection: self.write(c, data),
                 qos_profile(reliability, 100), raw=True))
