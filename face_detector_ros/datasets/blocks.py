@@ -40,7 +40,8 @@ def read_counted_blocks(path: str | Path, parse_line: Callable[[Path, int, str],
         position += 2
         block = numbered[position:position + count]
         if len(block) < count:
-            raise DatasetError(f'{path}: ends inside the block of {name}')
+            raise DatasetError(f'{path}:{name_number}: the file ends inside the block of {name}'
+                               f' ({len(block)} of its {count} face lines)')
         position += count
         if (count == 0 and empty_filler is not None and position < len(numbered)
                 and empty_filler(numbered[position][1])):

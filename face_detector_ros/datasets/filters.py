@@ -58,6 +58,8 @@ class FaceFilter:
     def face_problem(self, box: Box, width: float, height: float) -> str | None:
         """Return why a face (already clipped) fails the filter, or None."""
         size = min(box.width, box.height)
+        if size <= 0:  # WIDER val has two such lines; with --min-size 0 they broke training
+            return 'zero size'
         if size < self.min_size:
             return f'under {self.min_size:g} px'
         if size < self.min_fraction * width:

@@ -22,6 +22,7 @@ class WiderFace:
     invalid: int = 0       # 1 the annotators marked the box invalid
     occlusion: int = 0     # 0 none, 1 partial, 2 heavy
     pose: int = 0          # 1 atypical
+    line: int = 0          # its line in the ground-truth file
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def _parse_face(path, number, line):
     if len(values) != 10:
         raise DatasetError(f'{path}:{number}: expected 10 numbers, found {len(values)}')
     x, y, w, h = values[:4]
-    return WiderFace(Box('face', x, y, x + w, y + h), **dict(zip(_FLAGS, values[4:])))
+    return WiderFace(Box('face', x, y, x + w, y + h), **dict(zip(_FLAGS, values[4:])),
+                     line=number)
 
 
 def _is_zero_line(line):

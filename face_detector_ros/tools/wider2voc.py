@@ -55,10 +55,15 @@ def wider_samples(root, splits, rules):
         if not gt_path.is_file():
             raise CliError(f'{gt_path} not found: is {root} the WIDER Face folder?')
         images = root / f'WIDER_{split}' / 'images'
+        empty = []
         for name, faces in read_wider_gt(gt_path):
             samples.append((LIST_OF_SPLIT[split], name, images / name,
                             [face.box for face in faces],
                             [rules.problem(face) for face in faces]))
+            empty += [face.line for face in faces if face.box.width <= 0 or face.box.height <= 0]
+        if empty:
+            print(f'face-wider2voc: {gt_path}:{empty[0]}: {len(empty)} box(es) of zero width or '
+                  'height (counted as "zero size" faces, never written)', file=sys.stderr)
     return samples
 
 

@@ -247,7 +247,8 @@ def test_wider_reads_blocks_flags_and_zero_counts(tmp_path):
 
 
 @pytest.mark.parametrize('text, message', [
-    ('a.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n', 'ends inside the block of a.jpg'),
+    ('a.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n',
+     r'gt.txt:1: the file ends inside the block of a.jpg \(1 of its 2 face lines\)'),
     ('a.jpg\nmany\n', 'expected the face count of a.jpg'),
     ('a.jpg\n1\n1 2 3 4\n', 'expected 10 numbers'),
     ('a.jpg\n', 'has no face count'),

@@ -221,9 +221,29 @@ def test_wider2voc_failures_leave_nothing(wider, tmp_path):
     assert 'missing image 1' in run('wider2voc', wider, tmp_path / 'o', '--skip-bad').stdout
     (wider / 'wider_face_split' / 'wider_face_val_bbx_gt.txt').write_text('v.jpg\n3\n')
     failed = run('wider2voc', wider, tmp_path / 'p', expect=1)
-    assert 'wider_face_val_bbx_gt.txt: ends inside the block of v.jpg' in failed.stderr
+    assert ('wider_face_val_bbx_gt.txt:1: the file ends inside the block of v.jpg (0 of its 3'
+            in failed.stderr) and failed.stderr.count('\n') == 1
     assert no_output(tmp_path / 'p')
     assert 'not found' in run('wider2voc', tmp_path, tmp_path / 'q', expect=2).stderr
+
+
+def test_wider2voc_drops_zero_size_boxes_and_names_the_first(wider, tmp_path):
+    # The official val file has two boxes of zero width; --min-size 0 wrote them, and training
+    # on them gave a loss of nan.
+    gt = wider / 'wider_face_split' / 'wider_face_train_bbx_gt.txt'
+    lines = gt.read_text().splitlines()
+    face_line = next(number for number, line in enumerate(lines) if len(line.split()) == 10
+                     and line.split()[2] != '0')
+    fields = lines[face_line].split()
+    lines[face_line] = ' '.join([*fields[:2], '0', *fields[3:]])
+    gt.write_text('\n'.join(lines) + '\n')
+    result = run('wider2voc', wider, tmp_path / 'o', '--splits', 'train', '--min-size', '0',
+                 '--min-fraction', '0', '--on-failing-face', 'drop-face', '--max-blur', '2')
+    assert f'wider_face_train_bbx_gt.txt:{face_line + 1}: 1 box(es) of zero width' in result.stderr
+    assert 'zero size 1' in result.stdout
+    for xml in (tmp_path / 'o' / 'Annotations').glob('*.xml'):
+        annotation = read_voc_xml(xml)
+        assert all(box.width > 0 and box.height > 0 for box in annotation.boxes)
 
 
 @pytest.fixture
