@@ -121,7 +121,8 @@ def test_export_writes_an_ir_that_matches_torch(exported):
     assert float(found[3]) < 1e-4 and float(found[4]) < 0.01  # FP32 keeps the weights
     fp16, fp32 = (card.parent / name for name in ('faces.bin', 'faces_fp32.bin'))
     assert 1.8 < fp32.stat().st_size / fp16.stat().st_size < 2.2
-    assert yaml.safe_load((card.parent / 'faces_fp32.yaml').read_text())['file'] == 'faces_fp32.xml'
+    fp32_card = yaml.safe_load((card.parent / 'faces_fp32.yaml').read_text())
+    assert fp32_card['file'] == 'faces_fp32.xml'
     folding = re.search(r'BatchNorm folding changed the outputs by at most ([\d.e-]+)',
                         result.stdout)
     assert float(folding[1]) < 1e-3
