@@ -70,7 +70,7 @@ def read_sources(args, bad):
     if not xml_files:
         raise CliError(f'no .xml files in {args.annotations}')
     images = image_index(args.images)
-    sources = []
+    sources, by_stem = [], []
     for xml_path in progress(xml_files, 'reading'):
         try:
             annotation = read_voc_xml(xml_path)
@@ -84,6 +84,8 @@ def read_sources(args, bad):
             bad.report(f'{xml_path}: no image {annotation.filename!r} or {xml_path.stem}.* in '
                        f'{args.images}', 'missing image')
             continue
+        if image != named:
+            by_stem.append((xml_path, annotation.filename, image.name))
         try:
             width, height, _ = image_size(image)
         except DatasetError as error:
@@ -94,6 +96,12 @@ def read_sources(args, bad):
                        f'{image.name} is {width}x{height}', 'wrong size')
             continue
         sources.append((xml_path, annotation, image))
+    if by_stem:
+        xml_path, filename, found = by_stem[0]
+        # The Kaggle mask set's XML name .png files, published as .jpg: said once, not 853 times.
+        print(f'face-voc2yolo: {len(by_stem)} image(s) found by stem, not by the <filename> of '
+              f'their XML (first: {xml_path.name} names {filename!r}, found {found!r})',
+              file=sys.stderr)
     return sources
 
 

@@ -71,6 +71,7 @@ def test_voc2yolo_mask_article(mask_dataset, tmp_path):
     annotations, images = mask_dataset
     result = run('voc2yolo', annotations, images, tmp_path / 'yolo', '--mask-article')
     assert '3 images, 3 boxes (good 1, bad 2)' in result.stdout
+    assert 'found by stem' not in result.stderr  # the XML name the files as they are
     assert '1 clipped, 1 degenerate dropped' in result.stdout
     out = tmp_path / 'yolo'
     assert sorted(path.name for path in out.iterdir()) == [
@@ -91,6 +92,19 @@ def test_voc2yolo_mask_article(mask_dataset, tmp_path):
         '--classes', 'good,bad')
     assert (tmp_path / 'again' / 'maksssksksss0.txt').read_text() == (
         out / 'maksssksksss0.txt').read_text()
+
+
+def test_voc2yolo_matches_images_by_stem_and_says_so_once(mask_dataset, tmp_path):
+    # As the shared Kaggle set: the XML name .png files, the images are .jpg.
+    annotations, images = mask_dataset
+    for path in images.glob('*.png'):
+        cv2.imwrite(str(path.with_suffix('.jpg')), cv2.imread(str(path)))
+        path.unlink()
+    result = run('voc2yolo', annotations, images, tmp_path / 'yolo', '--mask-article')
+    assert result.stderr.count('found by stem') == 1
+    assert '3 image(s) found by stem' in result.stderr
+    assert "names 'maksssksksss0.png', found 'maksssksksss0.jpg'" in result.stderr
+    assert (tmp_path / 'yolo' / 'maksssksksss0.jpg').is_file()
 
 
 def test_voc2yolo_unknown_classes(mask_dataset, tmp_path):
