@@ -2,6 +2,7 @@
 
 import argparse
 from pathlib import Path
+import re
 import shutil
 import sys
 
@@ -27,12 +28,35 @@ def parse_args(argv):
     parser.add_argument('--test-fraction', type=float, default=0.1,
                         help='share of images in test (%(default)s, as the mask article)')
     parser.add_argument('--seed', type=int, default=42, help='split seed (%(default)s)')
+    parser.add_argument('--test-modulo', metavar='M:R',
+                        help='instead of --test-fraction: test holds the images whose name ends '
+                        'in a number N with N %% M == R (10:9 is the fixed face-mask split, '
+                        'maksssksksss9, 19, ...)')
     parser.add_argument('--folders', action='store_true',
                         help='write train/ and test/ folders instead of lists')
     parser.add_argument('--link', action='store_true',
                         help='with --folders, hard-link instead of copying (same file system)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUTPUT')
     return parser.parse_args(argv)
+
+
+def parse_modulo(text):
+    """Return (M, R) of --test-modulo M:R."""
+    found = re.fullmatch(r'\s*(\d+)\s*:\s*(\d+)\s*', text)
+    if not found or not 0 <= int(found[2]) < int(found[1]):
+        raise CliError(f'--test-modulo {text!r}: give M:R with 0 <= R < M, e.g. 10:9')
+    return int(found[1]), int(found[2])
+
+
+def split_by_number(images, modulo, remainder):
+    """Return {'train': stems, 'test': stems}: test where the stem's final number N % M == R."""
+    parts = {'train': [], 'test': []}
+    for stem in sorted(images):
+        number = re.search(r'(\d+)$', stem)
+        if number is None:
+            raise CliError(f'--test-modulo: {images[stem]} has no number at the end of its name')
+        parts['test' if int(number[1]) % modulo == remainder else 'train'].append(stem)
+    return parts
 
 
 @console_main
@@ -46,7 +70,10 @@ def main(argv=None):
     images = image_index(args.dataset)
     if not images:
         raise CliError(f'no images in {args.dataset}')
-    parts = dict(zip(('train', 'test'), split_items(images, args.test_fraction, args.seed)))
+    if args.test_modulo:
+        parts = split_by_number(images, *parse_modulo(args.test_modulo))
+    else:
+        parts = dict(zip(('train', 'test'), split_items(images, args.test_fraction, args.seed)))
     with atomic_output_dir(args.output, overwrite=args.overwrite,
                            inputs=[args.dataset]) as staging:
         for names_file in sorted(args.dataset.glob('*.names')):

@@ -337,6 +337,24 @@ def test_split_lists_and_folders(tmp_path):
     run('split', data, tmp_path / 'bad', '--test-fraction', '1.5', expect=2)
 
 
+def test_split_by_number_is_the_fixed_mask_split(tmp_path):
+    data = tmp_path / 'data'
+    for index in range(25):
+        image(data / f'maksssksksss{index}.png', 16, 16)
+        (data / f'maksssksksss{index}.txt').write_text('0 0.5 0.5 0.5 0.5\n')
+    result = run('split', data, tmp_path / 'lists', '--test-modulo', '10:9')
+    assert result.stdout.startswith('25 images -> train 23, test 2')
+    test = (tmp_path / 'lists' / 'test.txt').read_text().splitlines()
+    names = sorted(Path(line).name for line in test)
+    assert names == ['maksssksksss19.png', 'maksssksksss9.png']
+    for bad, message in (('10:10', '0 <= R < M'), ('ten', 'give M:R')):
+        failed = run('split', data, tmp_path / 'bad', '--test-modulo', bad, expect=2)
+        assert message in failed.stderr and not (tmp_path / 'bad').exists()
+    image(data / 'extra.png', 16, 16)
+    failed = run('split', data, tmp_path / 'bad', '--test-modulo', '10:9', expect=2)
+    assert 'extra.png has no number at the end of its name' in failed.stderr
+
+
 def test_show_boxes_all_formats(mask_dataset, tmp_path):
     annotations, images = mask_dataset
     sheet = tmp_path / 'sheet.png'
