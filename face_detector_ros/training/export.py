@@ -187,20 +187,52 @@ def quantize_int8(ir_model, inputs):
 
 def parse_args(argv):
     """Parse the command line."""
-    parser = argparse.ArgumentParser(prog='face-export', description=__doc__)
-    parser.add_argument('checkpoint', help='best.pt or last.pt written by face-train')
-    parser.add_argument('output', help='folder to write (must not exist or be empty)')
-    parser.add_argument('--name', default='mobilenet_ssd_face', help='file name stem')
+    parser = argparse.ArgumentParser(
+        prog='face-export', description=__doc__,
+        usage='%(prog)s CHECKPOINT OUTPUT [options]\n'
+        '       %(prog)s --darknet CFG WEIGHTS OUTPUT [--names FILE] [options]',
+        epilog='--darknet imports a darknet YOLOv3, YOLOv3-tiny or YOLOv4-tiny model instead of '
+        "a checkpoint: ONNX, IR FP16 and FP32 and yolo model cards, compared with OpenCV's "
+        'darknet reader on --samples noise inputs (docs/training.md).')
+    parser.add_argument('checkpoint', nargs='?',
+                        help='best.pt or last.pt written by face-train (none with --darknet)')
+    parser.add_argument('output', nargs='?',
+                        help='folder to write (must not exist or be empty)')
+    parser.add_argument('--darknet', nargs=2, metavar=('CFG', 'WEIGHTS'),
+                        help='import a darknet .cfg and .weights instead of a checkpoint')
+    parser.add_argument('--names', help='with --darknet: the .names file of the classes '
+                        '(default: class0, class1, ...)')
+    parser.add_argument('--name', help='file name stem (default mobilenet_ssd_face; with '
+                        "--darknet the cfg's stem)")
     parser.add_argument('--images', help='VOC list, YOLO folder or folder of images: the '
                         'check inputs and the INT8 calibration set (default: noise)')
-    parser.add_argument('--samples', type=int, default=8, help='check images (default 8)')
+    parser.add_argument('--samples', type=int,
+                        help='check inputs (default 8; with --darknet 2)')
     parser.add_argument('--int8', action='store_true', help='also write an NNCF INT8 IR')
     parser.add_argument('--calibration-size', type=int, default=300,
                         help='INT8 calibration images (default 300)')
-    parser.add_argument('--score-threshold', type=float, default=0.5,
-                        help='score_threshold written in the card (default 0.5)')
+    parser.add_argument('--score-threshold', type=float,
+                        help='score_threshold written in the card (default 0.5; with --darknet '
+                        "0.25, darknet's)")
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output')
     args = parser.parse_args(argv)
+    if args.darknet:
+        # face-export --darknet CFG WEIGHTS OUTPUT: the one positional given is the output.
+        if args.output is not None or args.checkpoint is None:
+            parser.error('--darknet takes CFG WEIGHTS OUTPUT and no checkpoint')
+        args.checkpoint, args.output = None, args.checkpoint
+        if args.int8 or args.images:
+            parser.error('--int8 and --images do not apply to --darknet')
+    elif args.output is None:
+        parser.error('needs CHECKPOINT and OUTPUT (or --darknet CFG WEIGHTS OUTPUT)')
+    elif args.names:
+        parser.error('--names needs --darknet')
+    if args.name is None and not args.darknet:
+        args.name = 'mobilenet_ssd_face'
+    if args.score_threshold is None:
+        args.score_threshold = 0.25 if args.darknet else 0.5
+    if args.samples is None:
+        args.samples = 2 if args.darknet else 8
     if args.int8 and not args.images:
         parser.error('--int8 needs --images for calibration')
     if not 0.0 <= args.score_threshold <= 1.0:  # also refuses nan
@@ -208,16 +240,34 @@ def parse_args(argv):
     if args.samples < 1 or args.calibration_size < 1:
         raise cli.CliError(f'--samples {args.samples} and --calibration-size '
                            f'{args.calibration_size} must be at least 1')
-    files.plain_file_name(args.name, '--name')
+    if args.name is not None:
+        files.plain_file_name(args.name, '--name')
     return args
+
+
+def export_darknet(args):
+    """Import a darknet model (face-export --darknet); DarknetError is one line, exit 2."""
+    from face_detector_ros.training import darknet_import  # needs onnx, checked before
+
+    try:
+        lines = darknet_import.export(*args.darknet, args.output, names=args.names,
+                                      name=args.name, score_threshold=args.score_threshold,
+                                      samples=args.samples, overwrite=args.overwrite)
+    except darknet_import.DarknetError as error:
+        raise cli.CliError(error) from None
+    for line in lines:
+        print(f'face-export: {line}')
+    return 0
 
 
 @cli.console_main
 def main(argv=None):
-    """Export a checkpoint as ONNX, OpenVINO IR FP16, FP32 (and INT8) with model cards."""
+    """Export a checkpoint (or a darknet model) as ONNX, OpenVINO IR and model cards."""
     args = parse_args(argv)
     if importlib.util.find_spec('onnx') is None:
         raise cli.CliError('the ONNX export needs the onnx package: pip install .[train]')
+    if args.darknet:
+        return export_darknet(args)
     with reading_checkpoint(args.checkpoint):
         state = torch.load(args.checkpoint, map_location='cpu', weights_only=False)
         config = SSDConfig.from_dict(state['config'])
