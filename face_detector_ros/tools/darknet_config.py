@@ -18,7 +18,7 @@ def parse_args(argv):
         prog='face-darknet-config',
         description='Write NAME.data, NAME.names and CFG-NAME.cfg into OUTPUT: the cfg patched '
         "by the mask article's rules (batch, subdivisions, width/height, max_batches = "
-        'classes x 2000 but at least 4000, steps at 80 %% and 90 %%, classes in every [yolo] and '
+        'classes x 2000 but at least 4000, steps at 80 % and 90 %, classes in every [yolo] and '
         'filters = (classes + 5) x anchors in the convolution before it).')
     parser.add_argument('output', type=Path, help='new folder for the darknet files')
     parser.add_argument('--cfg', type=Path, required=True, help='the yolov3.cfg to adapt')
