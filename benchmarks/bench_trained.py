@@ -1,0 +1,109 @@
+"""
+A trained profile on its own test set: AP@0.5 per class (VOC all-point), mAP, and speed.
+
+The figures the articles give: MobileNet-SSD faces mAP about 0.87 (its WIDER FACE + FDDB test
+split, its filters); face masks mAP@0.5 87.16 % (YOLOv3 416 on the Kaggle set, a 90/10 split).
+The test sets are made from the shared data as docs/training.md says:
+
+    python benchmarks/bench_trained.py --profiles mobilenet_ssd_wider \\
+        --set out/wider13/voc/test.txt
+    python benchmarks/bench_trained.py --profiles face_mask --set out/mask11/split/test.txt
+
+Detections are kept from score 0.01 (the ssd export's DetectionOutput threshold), as AP wants.
+Speed: median ms of the profile's whole detect() on a 640x480 frame made from the set's first
+image, one OpenVINO thread, interleaved rounds with the baseline profile (ratio in the same run).
+Needs torch (the [train] extra) to read the sets as face-train does.
+"""
+
+import argparse
+import json
+from pathlib import Path
+import statistics
+import sys
+import time
+
+import cv2
+from face_detector_ros.detection.engine import InferenceEngine
+from face_detector_ros.evaluation import detection_metrics as metrics
+from face_detector_ros.training.data import read_image, read_samples
+from tqdm import tqdm
+
+AP_SCORE_THRESHOLD = 0.01
+FRAME_SIZE = (640, 480)
+
+
+def evaluate(engine, samples):
+    """Return the Evaluation of `engine` on `samples` (VOC all-point AP at IoU 0.5)."""
+    truth, predictions = {}, {}
+    for index, sample in enumerate(tqdm(samples, desc=engine.card['name'], leave=False)):
+        truth[index] = metrics.ImageTruth(sample.boxes, sample.labels, sample.difficult)
+        found = engine.detect(read_image(sample.image_path))
+        predictions[index] = metrics.ImagePredictions(
+            found.boxes, found.scores, [engine.labels[i] for i in found.class_ids])
+    return metrics.evaluate(truth, predictions, 0.5)
+
+
+def frame_times(engines, frame, rounds):
+    """Return {name: median ms} of detect() on `frame`, the engines interleaved per round."""
+    times = {name: [] for name in engines}
+    for engine in engines.values():
+        for _ in range(10):  # warm-up
+            engine.detect(frame)
+    for _ in range(rounds):
+        for name, engine in engines.items():
+            started = time.perf_counter()
+            engine.detect(frame)
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
+
+
+def main():
+    """Evaluate and time the profiles; print a table (and JSON with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--profiles', required=True, help='comma-separated names or cards')
+    parser.add_argument('--set', required=True, type=Path,
+                        help='test set: VOC list, darknet list or YOLO folder')
+    parser.add_argument('--baseline', default='blazeface_short_range',
+                        help='profile timed beside them (default blazeface_short_range)')
+    parser.add_argument('--rounds', type=int, default=100, help='timed rounds (100)')
+    parser.add_argument('--json', type=Path, help='also write the figures here')
+    args = parser.parse_args()
+    if not args.set.exists():
+        sys.exit(f'bench_trained: {args.set} does not exist; make it as docs/training.md says')
+    samples = read_samples(args.set)
+    names = [name.strip() for name in args.profiles.split(',') if name.strip()]
+    engines = {name: InferenceEngine(name, device='CPU', threads=1) for name in names}
+    for engine in engines.values():
+        engine.set_thresholds(AP_SCORE_THRESHOLD)
+    rows = {}
+    for name, engine in engines.items():
+        evaluation = evaluate(engine, samples)
+        rows[name] = {'map': evaluation.ap, 'gflops': engine.gflops,
+                      'input_size': engine.card['input_size'],
+                      'per_class': {label: {'ap': result.ap, 'truth': result.num_truth}
+                                    for label, result in evaluation.classes.items()}}
+    baseline = InferenceEngine(args.baseline, device='CPU', threads=1)
+    frame = cv2.resize(read_image(samples[0].image_path), FRAME_SIZE)
+    timed = frame_times({**engines, args.baseline: baseline}, frame, args.rounds)
+    print(f'{len(samples)} images of {args.set}; AP@0.5 VOC all-point from score '
+          f'{AP_SCORE_THRESHOLD}; ms per 640x480 frame, 1 thread, median of {args.rounds}')
+    print('| profile | input | mAP@0.5 | AP per class (truth boxes) | ms | frames/s | '
+          f'x {args.baseline} | GFLOPs |')
+    print('|---|---|---|---|---|---|---|---|')
+    for name, row in rows.items():
+        per_class = ', '.join(f'{label} {figures["ap"]:.3f} ({figures["truth"]})'
+                              for label, figures in row['per_class'].items())
+        row.update(ms=timed[name], baseline_ms=timed[args.baseline])
+        width, height = row['input_size']
+        print(f'| {name} | {width}x{height} | {row["map"]:.3f} | {per_class} | '
+              f'{timed[name]:.2f} | {1e3 / timed[name]:.0f} | '
+              f'{timed[name] / timed[args.baseline]:.2f} | {row["gflops"]:.2f} |')
+    print(f'| {args.baseline} (baseline) | | | | {timed[args.baseline]:.2f} | '
+          f'{1e3 / timed[args.baseline]:.0f} | 1.00 | {baseline.gflops:.2f} |')
+    if args.json:
+        args.json.write_text(json.dumps({'set': str(args.set), 'images': len(samples),
+                                         'profiles': rows}, indent=1))
+
+
+if __name__ == '__main__':
+    main()
