@@ -5,8 +5,8 @@ The figures the articles give: MobileNet-SSD faces mAP about 0.87 (its WIDER FAC
 split, its filters); face masks mAP@0.5 87.16 % (YOLOv3 416 on the Kaggle set, a 90/10 split).
 The test sets are made from the shared data as docs/training.md says:
 
-    python benchmarks/bench_trained.py --set out/wider13/voc/test.txt --profiles mobilenet_ssd_wider
-    python benchmarks/bench_trained.py --profiles face_mask --set out/mask11/split/test.txt
+  python benchmarks/bench_trained.py --set out/wider13/voc/test.txt --profiles mobilenet_ssd_wider
+  python benchmarks/bench_trained.py --profiles face_mask --set out/mask11/split/test.txt
 
 Detections are kept from score 0.01 (the ssd export's DetectionOutput threshold), as AP wants.
 Speed: median ms of the profile's whole detect() on a 640x480 frame made from the set's first
