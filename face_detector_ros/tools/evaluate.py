@@ -23,11 +23,11 @@ from pathlib import Path
 import sys
 
 from face_detector_ros.datasets.annotations import Box, DatasetError
-from face_detector_ros.datasets.images import is_image
+from face_detector_ros.datasets.images import image_size, is_image
 from face_detector_ros.datasets.lists import read_pairs
 from face_detector_ros.datasets.voc import read_voc_xml
 from face_detector_ros.datasets.wider import read_wider_gt
-from face_detector_ros.datasets.yolo import read_names, read_yolo_dir
+from face_detector_ros.datasets.yolo import read_names, read_yolo_dir, read_yolo_txt
 from face_detector_ros.evaluation import detection_metrics as metrics
 from face_detector_ros.files import atomic_output_file
 from face_detector_ros.tools._datasets import progress
@@ -45,7 +45,8 @@ def parse_args(argv):
                         help='ground truth: a folder of VOC .xml files (or a VOC root with '
                         'Annotations/), a .txt list of image_path xml_path lines (test.txt of '
                         'face-wider2voc and face-fddb2voc), a darknet folder (images with .txt '
-                        'labels beside them), a COCO .json file or a WIDER FACE '
+                        'labels beside them) or list of image paths (face-split), a COCO .json '
+                        'file or a WIDER FACE '
                         'wider_face_*_bbx_gt.txt file')
     parser.add_argument('--pred', required=True,
                         help='face-detect --json output, one JSON line per image; - for stdin')
@@ -104,7 +105,7 @@ def read_ground_truth(path, names_path):
     """Return ({name: ImageTruth}, {name: (width, height)}, class names in order)."""
     if not path.exists():
         raise CliError(f'ground truth {path} does not exist')
-    if names_path and (path.is_file() or _voc_files(path)):
+    if names_path and (path.suffix.lower() == '.json' or _voc_files(path)):
         raise CliError('--names is for YOLO ground truth; VOC and COCO name their classes')
     if path.is_file():
         if path.suffix.lower() == '.json':
@@ -112,6 +113,9 @@ def read_ground_truth(path, names_path):
         if path.suffix.lower() == '.txt' and 'bbx_gt' in path.name:
             return read_wider(path)
         if path.suffix.lower() == '.txt':
+            rows = [line.split() for line in path.read_text(encoding='utf-8').splitlines()]
+            if rows and all(len(fields) == 1 for fields in rows if fields):
+                return read_darknet_list(path, names_path)
             return read_voc([path.parent / xml for _, xml in read_pairs(path)], path)
         raise CliError(f'ground truth {path}: expected a folder, a COCO .json file or a '
                        '.txt list of image_path xml_path lines')
@@ -127,6 +131,25 @@ def read_ground_truth(path, names_path):
         _add_truth(truth, sizes, path, truth_name(annotation.filename), annotation.boxes,
                    (annotation.width, annotation.height),
                    difficult=[box.difficult for box in annotation.boxes])
+    return truth, sizes, class_names
+
+
+def read_darknet_list(path, names_path):
+    """Read a darknet list (face-split's test.txt): image paths, YOLO labels beside each."""
+    names_files = [names_path] if names_path else sorted(path.parent.glob('*.names'))
+    if not names_files:
+        raise CliError(f'{path}: a darknet list needs its class names: a .names file beside '
+                       'it or --names')
+    class_names = read_names(names_files[0])
+    truth, sizes = {}, {}
+    for line in path.read_text(encoding='utf-8').splitlines():
+        if not line.strip():
+            continue
+        image = path.parent / line.strip()
+        width, height, _ = image_size(image)
+        labels = image.with_suffix('.txt')
+        boxes = read_yolo_txt(labels, class_names, width, height) if labels.is_file() else []
+        _add_truth(truth, sizes, path, truth_name(image.name), boxes, (width, height))
     return truth, sizes, class_names
 
 

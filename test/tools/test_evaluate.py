@@ -102,6 +102,22 @@ def test_voc_yolo_and_coco_ground_truth_give_the_same_figures(dataset):
         assert 'img4' in run.stderr and 'false positives' in run.stderr
 
 
+def test_a_darknet_list_is_ground_truth_as_its_folder_is(dataset):
+    # face-split's test.txt: absolute image paths, labels beside them, names beside the list.
+    listed = dataset / 'split'
+    listed.mkdir()
+    images = sorted((dataset / 'yolo').glob('*.png'))
+    (listed / 'test.txt').write_text(''.join(f'{path.resolve()}\n' for path in images))
+    write_names(['face'], listed / 'obj.names')
+    run = face_eval('--gt', listed / 'test.txt', '--pred', dataset / 'pred.jsonl', '--json')
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)['ap50'] == pytest.approx(EXPECTED_AP)
+    (listed / 'obj.names').unlink()
+    run = face_eval('--gt', listed / 'test.txt', '--pred', dataset / 'pred.jsonl')
+    assert run.returncode == 2 and 'needs its class names' in run.stderr
+    assert run.stderr.count('\n') == 1
+
+
 def test_table_iou_option_and_plot(dataset):
     plot = dataset / 'plots' / 'pr.png'
     run = face_eval('--gt', dataset / 'voc', '--pred', dataset / 'pred.jsonl', '--iou', 0.8,
