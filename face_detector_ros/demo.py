@@ -10,13 +10,14 @@ the tracks_image overlay, then writes an annotated video and image strip and pri
 import argparse
 import os
 from pathlib import Path
+import struct
 import sys
 import time
 
 import cv2
 from face_detector_ros.evaluation import mot
 from face_detector_ros.evaluation.rates import summarize
-from face_detector_ros.files import default_params_file
+from face_detector_ros.files import default_params_file, fastdds_environment
 from face_detector_ros.ros.images import to_bgr8
 from face_detector_ros.ros.messages import detection_array_to_boxes
 from face_detector_ros.ros.stamps import stamp_key, stamp_to_seconds
@@ -34,24 +35,38 @@ def isolate_dds():
     os.environ.setdefault('ROS_DOMAIN_ID', str(os.getpid() % 90 + 5))
 
 
-def start_nodes(frames_dir, fps, log_dir):
-    """Start tracker, detector and camera; the camera waits for the detector and the overlay."""
+def start_nodes(frames_dir, fps, log_dir, watcher):
+    """
+    Start tracker and detector, then, once `watcher` sees their outputs, the camera.
+
+    The camera holds its first frame until the detector, the tracker (for the overlay) and the
+    Watcher subscribe to image_raw, so the Watcher sees every image and every frame's tracks.
+    """
     params = str(default_params_file())
     remap = ['-r', 'image:=image_raw']
+    # As the launch files run them: with the shared-memory segment that holds whole images
+    # (by default they go as UDP fragments, whose bursts made this watcher lose tracks).
+    env = fastdds_environment(default_params_file().with_name('fastdds.xml'))
     tracker = NodeProcess([executable('tracker_node'), '--ros-args', '--params-file', params,
-                           *remap], log_dir / 'tracker.log')
+                           *remap], log_dir / 'tracker.log', env)
     detector = NodeProcess([executable('detector_node'), '--ros-args', '--params-file', params,
-                            *remap], log_dir / 'detector.log')
+                            *remap], log_dir / 'detector.log', env)
+    try:
+        watcher.wait_for_publishers([detector, tracker])
+    except BaseException:
+        for process in (detector, tracker):
+            process.stop()
+        raise
     camera = NodeProcess([executable('camera_node'), '--ros-args', '--params-file', params,
                           '-p', f'source:={frames_dir}', '-p', f'fps:={fps}', '-p', 'width:=0',
-                          '-p', 'height:=0', '-p', 'wait_for_subscribers:=2'],
-                         log_dir / 'camera.log')
+                          '-p', 'height:=0', '-p', 'wait_for_subscribers:=3'],
+                         log_dir / 'camera.log', env)
     return [camera, detector, tracker]
 
 
 class Watcher:
     """
-    Subscribes to tracks, tracks_image and camera_info in this process.
+    Subscribes to image_raw, tracks and tracks_image in this process.
 
     Created before the nodes start, so that no frame's tracks are missed.
     """
@@ -61,7 +76,7 @@ class Watcher:
         from face_detector_ros.ros.common import qos_profile
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
-        from sensor_msgs.msg import CameraInfo, Image
+        from sensor_msgs.msg import Image
         from vision_msgs.msg import Detection2DArray
 
         self.tracks, self.received_at, self.overlays, self.image_stamps = [], [], {}, []
@@ -71,8 +86,11 @@ class Watcher:
         reliable = qos_profile('reliable', 50)
         self.node.create_subscription(Detection2DArray, 'tracks', self.on_tracks, reliable)
         self.node.create_subscription(Image, 'tracks_image', self.on_overlay, reliable)
-        # camera_info has each image's header and is small: it counts the frames published.
-        self.node.create_subscription(CameraInfo, 'camera_info', self.on_camera_info, reliable)
+        # Counts the frames published. camera_info missed the first frames under load (the
+        # camera waits for image_raw subscribers; camera_info matched later). Serialized: only
+        # the stamp is read, and deserializing every image slowed this watcher enough to lose
+        # tracks messages.
+        self.node.create_subscription(Image, 'image_raw', self.on_image, reliable, raw=True)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
 
@@ -83,8 +101,23 @@ class Watcher:
     def on_overlay(self, msg):
         self.overlays[stamp_key(msg.header)] = msg  # converted later: keep this callback quick
 
-    def on_camera_info(self, msg):
-        self.image_stamps.append(stamp_key(msg.header))
+    def on_image(self, serialized):
+        # CDR: a 4-byte encapsulation header, then the Header's stamp (int32 sec, uint32 nsec).
+        little_endian = serialized[1] == 1
+        self.image_stamps.append(struct.unpack_from('<iI' if little_endian else '>iI',
+                                                    serialized, 4))
+
+    def wait_for_publishers(self, processes, timeout=60.0):
+        """Spin until the tracks and tracks_image publishers are seen, so no frame is missed."""
+        deadline = time.monotonic() + timeout
+        while not (self.node.count_publishers('tracks') and
+                   self.node.count_publishers('tracks_image')):
+            failed = [p for p in processes if p.process.poll() is not None]
+            if failed or time.monotonic() > deadline:
+                log = (failed or processes)[0]
+                raise CliError(f'the nodes did not start; a log ({log.log_path}):\n'
+                               + log.output()[-2000:])
+            self.executor.spin_once(timeout_sec=0.05)
 
     def watch(self, processes, timeout):
         """Spin until the camera (processes[0]) ended and all tracks came, or 2 s of quiet."""
@@ -124,8 +157,8 @@ def tracks_to_mot_rows(tracks, image_stamps):
     """
     MOT rows of tracks; frame numbers follow the published images (1-based), by stamp.
 
-    Tracks of an image whose camera_info the watcher did not see (it can miss the first ones
-    while it connects) have no frame number: they are left out (see `unseen_tracks`).
+    Tracks of an image the watcher did not see (it should see all: the camera waits for it)
+    have no frame number: they are left out (see `unseen_tracks`).
     """
     frame_of = {stamp: index + 1 for index, stamp in enumerate(image_stamps)}
     rows = []
@@ -184,7 +217,7 @@ def main(argv=None):
     print(f'sample sequence: {options.frames} frames 640x480 with 3 moving, crossing faces '
           f'in {frames_dir}')
     with Watcher() as watcher:
-        processes = start_nodes(frames_dir, options.fps, output)
+        processes = start_nodes(frames_dir, options.fps, output, watcher)
         started = time.monotonic()
         try:
             watched = watcher.watch(processes, timeout=60 + 2 * options.frames / options.fps)
@@ -204,8 +237,8 @@ def main(argv=None):
           f'({len(tracks) / max(published, 1):.0%}), {drawn} overlay images')
     unseen = unseen_tracks(tracks, watched.image_stamps)
     if unseen:
-        print(f'{unseen} tracks messages are of images whose camera_info the watcher missed: '
-              'left out of tracks.txt and the scores')
+        print(f'{unseen} tracks messages are of images the watcher missed: left out of '
+              'tracks.txt and the scores')
     track_ids = sorted(set(rows[:, 1].astype(int).tolist()))
     print(f'tracks: {detections_seen} track boxes, ids {track_ids} (ground truth: 3 faces)')
     print(f'MOT vs ground truth: MOTA {scores["mota"]:.3f}, IDF1 {scores["idf1"]:.3f}, '

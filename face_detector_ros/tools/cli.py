@@ -17,8 +17,12 @@ def console_main(func):
     @functools.wraps(func)
     def wrapper(argv=None):
         prog = Path(sys.argv[0]).name
-        # SIGTERM unwinds like Ctrl-C, so partial outputs are removed on the way out.
+        # SIGTERM unwinds like Ctrl-C, so partial outputs are removed on the way out; so does
+        # SIGINT where the shell ignored it at start (a background job), as for the nodes.
         previous = signal.signal(signal.SIGTERM, _interrupt)
+        previous_int = signal.getsignal(signal.SIGINT)
+        if previous_int == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return func(argv) or 0
         except (CliError, OutputExistsError) as error:
@@ -32,6 +36,7 @@ def console_main(func):
             return 130
         finally:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
     return wrapper
 
 

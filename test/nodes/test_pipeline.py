@@ -57,7 +57,7 @@ def check_tracks(tracks, image_stamps, sample):
 def test_three_processes_on_the_sample(sample, tmp_path):
     # 10 FPS leaves the detector time to spare even on a loaded machine: no frame skipped.
     with demo.Watcher() as watcher:
-        processes = demo.start_nodes(sample, 10.0, tmp_path)
+        processes = demo.start_nodes(sample, 10.0, tmp_path, watcher)
         try:
             watched = watcher.watch(processes, timeout=60)
         finally:

@@ -150,9 +150,16 @@ def test_an_unreadable_file_is_skipped_with_a_warning_and_the_run_fails(media, t
     assert '2 image(s) or frame(s) from 2 file(s), 1 face(s)' in result.stderr
 
 
-@pytest.mark.parametrize('signal_number', [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_mid_run_leaves_no_partial_output(media, tmp_path, signal_number):
-    # SIGTERM left a .partial folder with a truncated PNG; it now unwinds as Ctrl-C does.
+def ignore_sigint():
+    """Start as a background job of a shell does: with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize('signal_number, start', [(signal.SIGTERM, None), (signal.SIGINT, None),
+                                                  (signal.SIGINT, ignore_sigint)])
+def test_a_signal_mid_run_leaves_no_partial_output(media, tmp_path, signal_number, start):
+    # SIGTERM left a .partial folder with a truncated PNG; it now unwinds as Ctrl-C does. A
+    # background job's SIGINT (ignored at start) did nothing at all.
     video = tmp_path / 'long.avi'
     frame = cv2.imread(str(media / 'astronaut.png'))
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*'MJPG'), 10, (512, 512))
@@ -163,7 +170,7 @@ def test_a_signal_mid_run_leaves_no_partial_output(media, tmp_path, signal_numbe
     command = [sys.executable, '-m', 'face_detector_ros.tools.detect', str(video),
                '--output-dir', str(out)]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=start)
     try:
         # Wait until annotated frames are being written into the staging folder.
         deadline = time.monotonic() + 60
