@@ -26,7 +26,7 @@ CAMERA_D = [-0.3, 0.1, 0.001, -0.001, 0.0]
 FACE_BOXES = [[100.0, 100.0, 180.0, 190.0], [400.0, 300.0, 430.0, 335.0]]
 # Profiles whose model files OpenVINO 2022.3 reads (the full-range IR uses Interpolate-11).
 LTS_MODELS = ('blazeface_short_range', 'blazeface_small_faces', 'retinaface',
-              'retinaface_640x480', 'retinaface_320x240')
+              'retinaface_640x480', 'retinaface_320x240', 'mobilenet_ssd_wider')
 
 # Runs in .venv-lts; prints one JSON object. Kept free of anything newer than Python 3.10.
 PROGRAM = """

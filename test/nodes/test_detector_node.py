@@ -3,7 +3,7 @@
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from face_detector_ros.detection.engine import InferenceEngine
-from face_detector_ros.detection.model_cards import DEFAULT_MODEL
+from face_detector_ros.detection.model_cards import DEFAULT_MODEL, shipped_models
 from face_detector_ros.ros.common import qos_profile
 from face_detector_ros.ros.images import numpy_to_image
 from face_detector_ros.ros.messages import detection_array_to_boxes
@@ -16,6 +16,7 @@ from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from ros_helpers import executable, NodeProcess, spin_until
 from sensor_msgs.msg import Image
+import skimage.data
 from vision_msgs.msg import Detection2DArray
 
 pytestmark = pytest.mark.ros
@@ -230,3 +231,31 @@ def test_lifecycle_without_autostart(tmp_path, ros_node):
         spin_until(executor, lambda: False, timeout=0.5)
         assert det.process.poll() is None and len(arrays) == 2
     assert 'Traceback' not in det.output()
+
+
+# Profiles trained by this project (docs/training.md): they run in the node by name alone.
+TRAINED_PROFILES = [name for name in ('mobilenet_ssd_wider', 'face_mask')
+                    if name in shipped_models()]
+
+
+@pytest.mark.parametrize('model', TRAINED_PROFILES)
+def test_a_trained_profile_runs_by_name_with_its_labels(tmp_path, ros_node, model):
+    node, executor = ros_node
+    arrays = []
+    node.create_subscription(Detection2DArray, 'detections', arrays.append,
+                             qos_profile('reliable', 10))
+    publisher = node.create_publisher(Image, 'image_raw', qos_profile('reliable', 10))
+    labels = InferenceEngine(model, device='CPU').labels
+    # A real photo: the astronaut's face, where RetinaFace puts it. A low threshold: these
+    # small models score it 0.5 or so (docs/training.md).
+    photo = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+    face_box = (177, 55, 274, 178)
+    with detector(tmp_path, f'model:={model}', 'image_qos:=reliable',
+                  'score_threshold:=0.3') as det:
+        assert det.wait_for_output(f'model {model} runs on CPU'), det.output()
+        assert spin_until(executor, lambda: publisher.get_subscription_count() > 0, timeout=20)
+        publisher.publish(numpy_to_image(photo, 'bgr8'))
+        assert spin_until(executor, lambda: len(arrays) >= 1, timeout=20), det.output()
+    found, _, found_labels, _ = detection_array_to_boxes(arrays[-1])
+    assert len(found) and max(iou(face_box, box) for box in found) >= 0.5, found
+    assert set(found_labels) <= set(labels)
