@@ -25,8 +25,10 @@ CAMERA_K = [[500.0, 0.0, 320.0], [0.0, 500.0, 240.0], [0.0, 0.0, 1.0]]
 CAMERA_D = [-0.3, 0.1, 0.001, -0.001, 0.0]
 FACE_BOXES = [[100.0, 100.0, 180.0, 190.0], [400.0, 300.0, 430.0, 335.0]]
 # Profiles whose model files OpenVINO 2022.3 reads (the full-range IR uses Interpolate-11).
+# face_mask scores the astronaut's face 0.41 (good) and 0.38 (bad): below its card's 0.5.
+LTS_THRESHOLDS = {'face_mask': 0.3}
 LTS_MODELS = ('blazeface_short_range', 'blazeface_small_faces', 'retinaface',
-              'retinaface_640x480', 'retinaface_320x240', 'mobilenet_ssd_wider')
+              'retinaface_640x480', 'retinaface_320x240', 'mobilenet_ssd_wider', 'face_mask')
 
 # Runs in .venv-lts; prints one JSON object. Kept free of anything newer than Python 3.10.
 PROGRAM = """
@@ -43,6 +45,7 @@ result = {'versions': [sys.version.split()[0], numpy.__version__, cv2.__version_
                        openvino.runtime.get_version()]}
 for model in args['models']:
     engine = InferenceEngine(model, device='MYRIAD,CPU')
+    engine.set_thresholds(args['thresholds'].get(model, -1.0))
     result[model] = [engine.device, engine.detect(image).boxes.tolist()]
 engine = InferenceEngine('blazeface_short_range', device='CPU', num_requests=2)
 for tag in range(6):
@@ -67,6 +70,7 @@ def lts_result(tmp_path_factory):
     image = tmp_path_factory.mktemp('lts') / 'astronaut.png'
     cv2.imwrite(str(image), cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR))
     args = {'image': str(image), 'k': CAMERA_K, 'd': CAMERA_D, 'boxes': FACE_BOXES,
+            'thresholds': LTS_THRESHOLDS,
             'models': LTS_MODELS}
     run = subprocess.run([str(LTS_PYTHON), '-c', PROGRAM, str(ROOT), json.dumps(args)],
                          capture_output=True, text=True, timeout=120)
@@ -87,9 +91,10 @@ def test_openvino_2022_3_detects_like_the_current_release(lts_result):
     frame = cv2.imread(str(image))
     for model in LTS_MODELS:
         device, boxes = result[model]
-        assert device == 'CPU' and len(boxes) == 1, (model, boxes)
-        expected = InferenceEngine(model, device='CPU').detect(frame).boxes
-        np.testing.assert_allclose(boxes, expected, atol=0.05)
+        assert device == 'CPU' and len(boxes) >= 1, (model, boxes)
+        engine = InferenceEngine(model, device='CPU')
+        engine.set_thresholds(LTS_THRESHOLDS.get(model, -1.0))
+        np.testing.assert_allclose(boxes, engine.detect(frame).boxes, atol=0.05)
     tags, dropped = result['async']
     assert tags == sorted(tags) and tags[-1] == 5 and len(tags) + dropped == 6
 

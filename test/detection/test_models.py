@@ -25,7 +25,8 @@ CONVERTED = {'face_detection_short_range.xml', 'face_detection_short_range.bin'}
     f'retinaface_mnet025_{size}.{suffix}' for size in ('768x576', '640x480', '320x240')
     for suffix in ('xml', 'bin')}
 # Trained here by face-train from the RetinaFace body (docs/training.md).
-TRAINED = {f'{name}.{suffix}' for name in ('mobilenet_ssd_wider',) for suffix in ('xml', 'bin')}
+TRAINED = {f'{name}.{suffix}' for name in ('mobilenet_ssd_wider', 'face_mask')
+           for suffix in ('xml', 'bin')}
 
 
 def test_shipped_model_files_match_sha256sums_and_the_published_files():
