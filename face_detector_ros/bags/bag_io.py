@@ -123,12 +123,14 @@ def _read_by_topic_and_type(reader):
     return differences
 
 
-def describe_differences(differences):
-    """Return 'QoS profiles of /a, /b; type hash of /c' for (topic, what) pairs."""
+def describe_differences(bag, differences):
+    """Return play's and process's note on the (topic, what) pairs open_bag found in `bag`."""
     kinds = {}
     for topic, what in differences:
         kinds.setdefault(what, []).append(topic)
-    return '; '.join(f'{what} of {", ".join(topics)}' for what, topics in kinds.items())
+    listed = '; '.join(f'{what} of {", ".join(topics)}' for what, topics in kinds.items())
+    return (f'note: metadata.yaml and the storage files of {bag} differ in the {listed}; '
+            'messages read by topic and type as rosbag2 reads them')
 
 
 def read_messages(reader, connections=()):

@@ -299,9 +299,8 @@ def play(args):
         played_topics = {conn.topic for conn in connections}
         differences = [(topic, what) for topic, what in differences if topic in played_topics]
         if differences:
-            print(f'note: metadata.yaml and the storage files of {args.bag} differ in the '
-                  f'{describe_differences(differences)}; messages read by topic and type as '
-                  f'rosbag2 reads them, published {args.qos}, depth 10 (--qos)', flush=True)
+            print(f'{describe_differences(args.bag, differences)}, published {args.qos}, '
+                  'depth 10 (--qos)', flush=True)
         qos = qos_profile(args.qos, 10)
         by_topic = {conn.topic: node.create_publisher(classes[conn.id], conn.topic, qos)
                     for conn in connections}
@@ -462,9 +461,8 @@ def process(args):
     except (EngineError, ModelError) as error:
         raise CliError(str(error)) from None
     if summary.differences:
-        print(f'note: metadata.yaml and the storage files of {args.input} differ in the '
-              f'{describe_differences(summary.differences)}; messages read by topic and type '
-              "as rosbag2 reads them, the output keeps metadata.yaml's profiles")
+        print(describe_differences(args.input, summary.differences)
+              + ", the output keeps metadata.yaml's profiles")
     for topic in summary.replaced:
         print(f'{topic}: the input has it from an earlier run; replaced by this run')
     for topic, reason in summary.not_copied:

@@ -114,8 +114,9 @@ def read_ground_truth(path, names_path):
             return read_wider(path)
         if path.suffix.lower() == '.txt':
             rows = [line.split() for line in path.read_text(encoding='utf-8').splitlines()]
-            if rows and all(len(fields) == 1 for fields in rows if fields):
-                return read_darknet_list(path, names_path)
+            rows = [fields for fields in rows if fields]
+            if rows and all(len(fields) == 1 for fields in rows):
+                return read_darknet_list(path, [image for (image,) in rows], names_path)
             return read_voc([path.parent / xml for _, xml in read_pairs(path)], path)
         raise CliError(f'ground truth {path}: expected a folder, a COCO .json file or a '
                        '.txt list of image_path xml_path lines')
@@ -134,18 +135,16 @@ def read_ground_truth(path, names_path):
     return truth, sizes, class_names
 
 
-def read_darknet_list(path, names_path):
-    """Read a darknet list (face-split's test.txt): image paths, YOLO labels beside each."""
+def read_darknet_list(path, images, names_path):
+    """Read a darknet list `path` (face-split's test.txt) of `images`, YOLO labels beside each."""
     names_files = [names_path] if names_path else sorted(path.parent.glob('*.names'))
     if not names_files:
         raise CliError(f'{path}: a darknet list needs its class names: a .names file beside '
                        'it or --names')
     class_names = read_names(names_files[0])
     truth, sizes = {}, {}
-    for line in path.read_text(encoding='utf-8').splitlines():
-        if not line.strip():
-            continue
-        image = path.parent / line.strip()
+    for name in images:
+        image = path.parent / name
         width, height, _ = image_size(image)
         labels = image.with_suffix('.txt')
         boxes = read_yolo_txt(labels, class_names, width, height) if labels.is_file() else []
