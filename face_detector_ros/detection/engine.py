@@ -157,6 +157,7 @@ class InferenceEngine:
         self.logger = logger or logging.getLogger(__name__)
         self.set_thresholds()
         self.labels = list(self.card['labels'])
+        self.keypoint_names = list(self.card['keypoint_names'])
         self.dropped = 0
         self.timings = {'preprocess': 0.0, 'infer': 0.0, 'decode': 0.0}
         self._core = core or Core()

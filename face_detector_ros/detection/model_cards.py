@@ -23,6 +23,7 @@ CARD_DEFAULTS = {
     'mean': [0.0, 0.0, 0.0],
     'scale': [1.0, 1.0, 1.0],
     'labels': ['face'],
+    'keypoint_names': [],
     'score_threshold': 0.5,
     'nms_iou': 0.3,
     'max_detections': 100,
@@ -103,6 +104,11 @@ def _read_card(card_path):
         card['scale'] = [1.0 / std for std in _triple(card, 'std', card_path)]
     for key in ('mean', 'scale'):
         card[key] = _triple(card, key, card_path)
+    names = card['keypoint_names']
+    if not (isinstance(names, list) and all(isinstance(name, str) and name for name in names)
+            and len(set(names)) == len(names)):
+        raise ModelError(f'model card {card_path}: keypoint_names must be a list of distinct '
+                         f'names, got {names!r}')
     pyramid = card['pyramid']
     if not (isinstance(pyramid, list) and all(
             isinstance(size, list) and len(size) == 2 and min(size) >= 1 for size in pyramid)):

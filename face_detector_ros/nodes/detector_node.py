@@ -24,7 +24,7 @@ from face_detector_ros.ros.common import (
     steady_clock,
 )
 from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
-from face_detector_ros.ros.messages import detections_to_array
+from face_detector_ros.ros.messages import detections_to_array, keypoints_to_array
 from face_detector_ros.ros.stamps import stamp_to_seconds
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
@@ -117,6 +117,8 @@ class DetectorNode(LifecycleNode):
             Detection2DArray, 'detections', qos_profile('reliable', 10))
         self.debug_pub = self.create_lifecycle_publisher(
             Image, 'debug_image', qos_profile('reliable', 2))
+        self.keypoints_pub = self.create_lifecycle_publisher(
+            Detection2DArray, 'keypoints', qos_profile('reliable', 10))
         self.diagnostics_pub = self.create_publisher(
             DiagnosticArray, '/diagnostics', qos_profile('reliable', 10))
         self.diagnostics_timer = self.create_timer(self.params['diagnostics_period'],
@@ -142,6 +144,7 @@ class DetectorNode(LifecycleNode):
         self.destroy_timer(self.diagnostics_timer)
         self.destroy_lifecycle_publisher(self.detections_pub)
         self.destroy_lifecycle_publisher(self.debug_pub)
+        self.destroy_lifecycle_publisher(self.keypoints_pub)
         self.destroy_publisher(self.diagnostics_pub)
         self.engine = None
         return TransitionCallbackReturn.SUCCESS
@@ -244,6 +247,12 @@ class DetectorNode(LifecycleNode):
 
     def publish(self, header, image, detections, convert):
         started = time.perf_counter()
+        names = self.engine.keypoint_names
+        # Before the detections, so that a reader of tracks (computed from the detections)
+        # finds the keypoints of the same stamp already there.
+        if names and len(names) == detections.keypoints.shape[1] and \
+                self.keypoints_pub.get_subscription_count() > 0:
+            self.keypoints_pub.publish(keypoints_to_array(header, detections, names))
         self.detections_pub.publish(detections_to_array(header, detections, self.engine.labels))
         if self.debug_pub.get_subscription_count() > 0:
             labels = [self.engine.labels[i] for i in detections.class_ids]

@@ -45,6 +45,48 @@ def detections_to_array(header, detections, labels):
     return boxes_to_detection_array(header, detections.boxes, detections.scores, names)
 
 
+def keypoints_to_array(header, detections, names):
+    """
+    Build the Detection2DArray of the keypoints of a `Detections`, one Detection2D per face.
+
+    Each Detection2D has the face's box and one result per keypoint: class_id the keypoint's
+    name (`names`, the model card's keypoint_names), score the face's score and pose.position
+    (x, y) the point in image pixels (z 0). vision_msgs has no keypoint message; this keeps
+    standard types, names the points, and lets a reader match faces by box.
+    """
+    array = boxes_to_detection_array(header, detections.boxes, detections.scores,
+                                     [''] * len(detections.scores))
+    for detection, points, score in zip(array.detections, detections.keypoints,
+                                        detections.scores.tolist()):
+        detection.results.clear()
+        for name, (x, y) in zip(names, points.tolist()):
+            point = ObjectHypothesisWithPose()
+            point.hypothesis.class_id = name
+            point.hypothesis.score = score
+            point.pose.pose.position.x, point.pose.pose.position.y = x, y
+            detection.results.append(point)
+    return array
+
+
+def keypoint_array_to_points(array):
+    """
+    Read a keypoints Detection2DArray (keypoints_to_array) back.
+
+    Return (boxes (N, 4) x1 y1 x2 y2, points (N, K, 2), names [K], scores (N,)); faces whose
+    keypoint names differ from the first face's are left out (a reader cannot place them).
+    """
+    boxes, scores, _, _ = detection_array_to_boxes(array)
+    names = [r.hypothesis.class_id for r in array.detections[0].results] if len(boxes) else []
+    keep, points = [], []
+    for index, detection in enumerate(array.detections):
+        if [r.hypothesis.class_id for r in detection.results] == names:
+            keep.append(index)
+            points.append([(r.pose.pose.position.x, r.pose.pose.position.y)
+                           for r in detection.results])
+    return (boxes[keep], np.asarray(points, dtype=np.float64).reshape(len(keep), len(names), 2),
+            names, scores[keep])
+
+
 def tracks_to_array(header, tracks, poses=None):
     """
     Build the Detection2DArray of `Track`s: id = track id, results[0].pose = `poses[i]`.

@@ -135,6 +135,8 @@ def test_std_becomes_scale_and_defaults_are_filled(tmp_path):
     ('file: net.onnx\ndecoder: ssd\ncolor_order: grb\n', 'color_order must be rgb or bgr'),
     ('file: net.onnx\ndecoder: ssd\nmean: [1, 2]\n', 'mean needs 1 or 3 numbers'),
     ('file: net.onnx\ndecoder: ssd\npyramid: [320]\n', 'pyramid must be a list'),
+    ('file: net.onnx\ndecoder: ssd\nkeypoint_names: [eye, eye]\n', 'keypoint_names must be'),
+    ('file: net.onnx\ndecoder: ssd\nkeypoint_names: nose\n', 'keypoint_names must be'),
     ('[unclosed', 'net.yaml'),
     ('just text', 'expected a mapping'),
     (b'\xff\xfe\x00 binary', 'not a text YAML file'),  # was a UTF-8 error without the file

@@ -1,0 +1,1 @@
+"""REP 155 (ROS4HRI) face data, without rclpy."""
