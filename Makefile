@@ -27,24 +27,29 @@ $(STAMPS)/requirements: dev/requirements.txt | $(PY)
 	$(PIP) install -r dev/requirements.txt
 	touch $@
 
-# vision_msgs has no wheel: build it from dev/vision_msgs unless the environment already has it.
-VISION_MSGS_SOURCES := $(wildcard dev/vision_msgs/msg/*.msg) dev/vision_msgs/CMakeLists.txt
-$(STAMPS)/vision_msgs: $(VISION_MSGS_SOURCES) | $(STAMPS)/requirements
-	@if $(PY) -c 'import vision_msgs.msg' 2>/dev/null && [ ! -f $(VENV)/share/vision_msgs/dev-build ]; then \
-		echo 'vision_msgs found in the environment: not building it'; \
+# Interface packages with no wheel (vision_msgs, and hri_msgs and tf2_msgs for the REP 155
+# topics): build each from dev/<name> unless the environment (a robot, a ROS install) already
+# has it. A dev-build marker tells our own earlier build from the environment's package.
+DEV_PACKAGES := vision_msgs hri_msgs tf2_msgs
+.SECONDEXPANSION:
+$(addprefix $(STAMPS)/,$(DEV_PACKAGES)): $(STAMPS)/%: $$(wildcard dev/$$*/msg/*.msg) \
+		dev/$$*/CMakeLists.txt dev/$$*/package.xml | $(STAMPS)/requirements
+	@if $(PY) -c 'import $*.msg' 2>/dev/null && [ ! -f $(VENV)/share/$*/dev-build ]; then \
+		echo '$* found in the environment: not building it'; \
 	else \
-		rm -rf $(VENV)/build/vision_msgs && \
-		cmake -S dev/vision_msgs -B $(VENV)/build/vision_msgs -DBUILD_TESTING=OFF \
+		echo 'building $* from dev/$*' && \
+		rm -rf $(VENV)/build/$* && \
+		cmake -S dev/$* -B $(VENV)/build/$* -DBUILD_TESTING=OFF \
 			-DCMAKE_PREFIX_PATH=$(CURDIR)/$(VENV) -DCMAKE_INSTALL_PREFIX=$(CURDIR)/$(VENV) \
-			-DPython3_EXECUTABLE=$(CURDIR)/$(PY) > $(VENV)/build-vision_msgs.log 2>&1 && \
-		cmake --build $(VENV)/build/vision_msgs -j2 >> $(VENV)/build-vision_msgs.log 2>&1 && \
-		cmake --install $(VENV)/build/vision_msgs >> $(VENV)/build-vision_msgs.log 2>&1 && \
-		touch $(VENV)/share/vision_msgs/dev-build || \
-		{ tail -30 $(VENV)/build-vision_msgs.log; exit 1; }; \
+			-DPython3_EXECUTABLE=$(CURDIR)/$(PY) > $(VENV)/build-$*.log 2>&1 && \
+		cmake --build $(VENV)/build/$* -j2 >> $(VENV)/build-$*.log 2>&1 && \
+		cmake --install $(VENV)/build/$* >> $(VENV)/build-$*.log 2>&1 && \
+		touch $(VENV)/share/$*/dev-build || \
+		{ tail -30 $(VENV)/build-$*.log; exit 1; }; \
 	fi
 	touch $@
 
-$(STAMPS)/package: $(STAMPS)/vision_msgs setup.py setup.cfg package.xml
+$(STAMPS)/package: $(addprefix $(STAMPS)/,$(DEV_PACKAGES)) setup.py setup.cfg package.xml
 	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $@
 
