@@ -5,12 +5,18 @@ Each scenario moves faces along known trajectories in a 640 x 480 image and samp
 camera frame rate. A simulated detector sees the visible faces with jitter, misses some of them,
 adds false positives, and some frames never arrive at all (stamp gaps). The ground truth holds the
 identity and true box of every visible face, so tracker output can be scored with MOT metrics.
+Every identity is a real person (a face crop of simulation.faces): `render` composes a frame's
+image, and `appearances` gives the descriptors of the detections computed from those pixels.
 
 Scenarios (all deterministic for a given seed and frame rate):
     crossing: two pairs of faces walk across each other at nearly the same height.
     occlusion: a near face hides a far one as they cross, and two faces cross behind a pillar.
     crowd: six faces with two labels wander and bounce off the image borders.
     static: four faces standing side by side, with strong jitter and frequent misses.
+    walk_behind: two far faces walk behind a near one, and two cross behind a wide pillar,
+        hidden for longer than the tracker's max_age.
+    leave_return: two people leave the image and come back seconds later; meanwhile a third
+        enters where one of them left.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ from __future__ import annotations
 import dataclasses
 
 from face_detector_ros.evaluation.mot import rows_from_boxes, rows_from_tracks
+from face_detector_ros.simulation import faces
+from face_detector_ros.tracking.appearance import face_descriptors
 import numpy as np
 
-SCENARIOS = ('crossing', 'occlusion', 'crowd', 'static')
+# New scenarios go at the end: the index seeds each scenario's noise.
+SCENARIOS = ('crossing', 'occlusion', 'crowd', 'static', 'walk_behind', 'leave_return')
 IMAGE_SIZE = (640, 480)
 ASPECT = 1.2  # face box height / width
 
@@ -46,6 +55,8 @@ class Scenario:
     fps: float
     image_size: tuple
     frames: list
+    people: tuple = ()       # face crop name of each identity (identity k is people[k - 1])
+    background: str = 'brick'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +111,28 @@ def generate(name: str, fps: float, seed: int = 0) -> Scenario:
         gt_ids, gt_boxes, labels = _visible_faces(layout, stamp - start)
         boxes, scores, labels = _detect(gt_boxes, labels, layout.detector, all_labels, rng)
         frames.append(Frame(index, stamp, boxes, scores, labels, gt_ids, gt_boxes))
-    return Scenario(name, fps, IMAGE_SIZE, frames)
+    # A different person for each identity, and different ones from one scenario to the next.
+    crops = [crop.name for crop in faces.face_crops()]
+    people = tuple(crops[(3 * scenario_index + k) % len(crops)] for k in range(len(layout.faces)))
+    backdrop = faces.BACKGROUND_NAMES[scenario_index % len(faces.BACKGROUND_NAMES)]
+    return Scenario(name, fps, IMAGE_SIZE, frames, people, backdrop)
+
+
+def render(scenario: Scenario, frame: Frame) -> np.ndarray:
+    """Return the BGR image of a frame: each visible person's face crop at its true box."""
+    width, height = scenario.image_size
+    image = faces.background(scenario.background, width, height)
+    crops = {crop.name: crop for crop in faces.face_crops()}
+    # Farthest (smallest) first, so that nearer faces cover them.
+    for face_id, box in sorted(zip(frame.gt_ids.tolist(), frame.gt_boxes),
+                               key=lambda item: item[1][2] - item[1][0]):
+        faces.paste_face(image, crops[scenario.people[face_id - 1]], box)
+    return image
+
+
+def appearances(scenario: Scenario) -> list:
+    """Return each frame's (N, D) descriptors of its detections, from its rendered image."""
+    return [face_descriptors(render(scenario, frame), frame.boxes) for frame in scenario.frames]
 
 
 def ground_truth_rows(scenario: Scenario) -> np.ndarray:
@@ -116,12 +148,18 @@ def detection_rows(scenario: Scenario) -> np.ndarray:
         for frame in scenario.frames])
 
 
-def track_rows(tracker: object, scenario: Scenario) -> np.ndarray:
-    """Run `tracker` over the scenario; return its tracks as MOT rows (ids made integers)."""
+def track_rows(tracker: object, scenario: Scenario,
+               descriptors: list | None = None) -> np.ndarray:
+    """
+    Run `tracker` over the scenario; return its tracks as MOT rows (ids made integers).
+
+    `descriptors` (from `appearances`) are passed to the tracker's updates when given.
+    """
     numbers = {}
     rows = [np.empty((0, 7))]
-    for frame in scenario.frames:
-        tracks = tracker.update(frame.boxes, frame.scores, frame.labels, frame.stamp)
+    for number, frame in enumerate(scenario.frames):
+        extra = {} if descriptors is None else {'appearances': descriptors[number]}
+        tracks = tracker.update(frame.boxes, frame.scores, frame.labels, frame.stamp, **extra)
         ids = [numbers.setdefault(track.id, len(numbers) + 1) for track in tracks]
         rows.append(rows_from_tracks(frame.index, tracks, ids))
     return np.concatenate(rows)
@@ -135,6 +173,8 @@ def _visible_faces(layout, time):
     for face_id, face, (cx, cy, width) in present:
         if face.behind_pillar and layout.pillar[0] <= cx <= layout.pillar[1]:
             continue
+        if not (0 <= cx < IMAGE_SIZE[0] and 0 <= cy < IMAGE_SIZE[1]):
+            continue  # out of the image: it left, or has not come back yet
         if layout.mutual_occlusion and any(
                 other_width > width and abs(other_cx - cx) < other_width / 2
                 and abs(other_cy - cy) < other_width * ASPECT / 2
@@ -229,4 +269,36 @@ def _static(rng):
         for index in range(4)])
 
 
-_LAYOUTS = {'crossing': _crossing, 'occlusion': _occlusion, 'crowd': _crowd, 'static': _static}
+def _walk_behind(rng):
+    # Far faces hidden by the near one (100 px wide) for 1.3 to 2 s, and by the pillar for 1.6 s.
+    return _Layout(duration=9.0, pillar=(250, 390), mutual_occlusion=True, faces=[
+        _walk(0.0, 9.0, (150, 220), (510, 230), 100),
+        _walk(0.0, 9.0, (40, 190), (620, 196), 56),
+        _walk(1.0, 9.0, (600, 250), (100, 244), 54),
+        _walk(0.0, 7.0, (40, 400), (600, 392), 52, behind_pillar=True),
+        _walk(1.0, 8.0, (600, 380), (40, 390), 50, behind_pillar=True),
+    ])
+
+
+def _path(*waypoints, **options):
+    """Return a face following (time, x, y, width) waypoints."""
+    return _Face(np.array(waypoints, dtype=float), **options)
+
+
+def _leave_return(rng):
+    return _Layout(duration=10.0, faces=[
+        # Leaves on the right at 2.7 s, comes back 3 s later and walks back in.
+        _path((0.0, 100, 200, 70), (3.0, 700, 200, 70), (5.4, 700, 214, 70),
+              (9.5, 250, 210, 70)),
+        # Stays in view.
+        _walk(0.0, 10.0, (150, 340), (300, 330), 64),
+        # Enters on the right while the first is away, walks out on the left.
+        _walk(3.8, 9.0, (680, 170), (-40, 180), 66),
+        # Leaves on the left at 1.5 s, comes back 3.5 s later.
+        _path((0.0, 260, 110, 60), (2.0, -80, 110, 60), (4.6, -80, 120, 60),
+              (8.0, 340, 120, 60)),
+    ])
+
+
+_LAYOUTS = {'crossing': _crossing, 'occlusion': _occlusion, 'crowd': _crowd, 'static': _static,
+            'walk_behind': _walk_behind, 'leave_return': _leave_return}

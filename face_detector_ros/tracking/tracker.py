@@ -6,7 +6,9 @@ matched by centre distance) and fixes its known failures: it assigns optimally (
 gates matches by a distance relative to the face size, never matches different labels, predicts
 with a constant-velocity Kalman filter (so crossing faces keep their ids and a missed frame costs
 nothing), confirms tracks after a few hits, ages them in seconds rather than frames and smooths
-the boxes. It never imports rclpy; `tracker_node` is a thin ROS wrapper around it.
+the boxes. Given an appearance descriptor per detection (tracking.appearance), it also prefers
+matches that look alike and gives a face that comes back within `reid_timeout` seconds its old
+id. It never imports rclpy; `tracker_node` is a thin ROS wrapper around it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ INFEASIBLE = 1e9
 MAX_TRACK_ID = 2**31 - 1
 ID_EPOCH = 1735689600  # 2025-01-01T00:00:00Z
 IDS_PER_SECOND = 10
+# Weight of a track's newest appearance in its average once it has this many or more: a track's
+# descriptor is the mean of its first 1 / APPEARANCE_RATE, then an exponential moving average.
+APPEARANCE_RATE = 0.1
+# The id of a track confirmed in this update, until it gets a new id or a lost track's.
+_NEW = ''
 
 
 def first_track_id(now: float) -> int:
@@ -88,6 +95,18 @@ class CentroidTracker:
         size_noise: how quickly a face changes size (relative change per square root of a second).
         first_id: the first track id (then +1 per confirmed track, wrapping from MAX_TRACK_ID to
             1); 1 gives reproducible ids offline, nodes use first_track_id(start time).
+        reid_timeout: seconds after its last detection during which a removed track can be
+            re-identified: a new track that is confirmed, has the same label and looks like it
+            (similarity at least `reid_similarity`, and more than like any other candidate)
+            takes its id. 0 turns re-identification off. Needs appearances in `update`.
+            While such candidates exist, a new track whose face was never seen whole (leaving
+            the image, half hidden) waits up to `max_age` for its appearance before it is
+            confirmed.
+        reid_similarity: smallest appearance similarity (tracking.appearance.similarity, 1 for
+            the same pixels) of a re-identification.
+        appearance_weight: weight of appearance in the assignment cost, in squared standard
+            deviations of the gate per unit of similarity; it only orders matches that the
+            gates allow.
 
     Counters for the node to report: `rejected_boxes` (invalid detections ignored) and `resets`
     (stamps that went backwards).
@@ -102,7 +121,8 @@ class CentroidTracker:
     def __init__(self, *, min_hits: int = 3, max_age: float = 1.0, distance_gate: float = 4.0,
                  size_gate: float = 2.0, measurement_noise: float = 0.05,
                  acceleration_noise: float = 2.0, initial_speed: float = 4.0,
-                 size_noise: float = 0.3, first_id: int = 1) -> None:
+                 size_noise: float = 0.3, first_id: int = 1, reid_timeout: float = 5.0,
+                 reid_similarity: float = 0.8, appearance_weight: float = 10.0) -> None:
         if min_hits < 1:
             raise ValueError(f'min_hits must be at least 1, got {min_hits}')
         if not (isinstance(first_id, int) and 1 <= first_id <= MAX_TRACK_ID):
@@ -116,6 +136,12 @@ class CentroidTracker:
                             ('initial_speed', initial_speed), ('size_noise', size_noise)):
             if not value > 0 or not math.isfinite(value):
                 raise ValueError(f'{name} must be a positive number, got {value}')
+        for name, value in (('reid_timeout', reid_timeout),
+                            ('appearance_weight', appearance_weight)):
+            if not value >= 0 or not math.isfinite(value):
+                raise ValueError(f'{name} must be zero or a positive number, got {value}')
+        if not -1.0 <= reid_similarity <= 1.0:
+            raise ValueError(f'reid_similarity must be from -1 to 1, got {reid_similarity}')
         self.min_hits = int(min_hits)
         self.max_age = float(max_age)
         self.distance_gate = float(distance_gate)
@@ -124,20 +150,26 @@ class CentroidTracker:
         self.acceleration_noise = float(acceleration_noise)
         self.initial_speed = float(initial_speed)
         self.size_noise = float(size_noise)
+        self.reid_timeout = float(reid_timeout)
+        self.reid_similarity = float(reid_similarity)
+        self.appearance_weight = float(appearance_weight)
+        self.reidentified = 0    # tracks that got back the id of a lost one
         self.rejected_boxes = 0  # invalid detections ignored since construction
         self.resets = 0          # resets caused by a stamp going backwards
         self._next_id = _track_ids(first_id)  # survives resets: ids are never reused
         self._label_codes = {}  # label -> code; the tracks and detections carry codes
+        self._dimension = 0     # columns of the appearances; 0 until some are given
         self.reset()
 
     def reset(self) -> None:
         """Forget all tracks (ids already given are still never reused)."""
-        self._tracks = _Tracks.empty()
+        self._tracks = _Tracks.empty(self._dimension)
         self._ids = []  # str for confirmed tracks, None while tentative
+        self._lost = _Lost.empty(self._dimension)  # removed confirmed tracks that may come back
         self._stamp = None
 
     def update(self, boxes: np.ndarray, scores: np.ndarray, labels: Sequence[str],
-               stamp: float) -> list[Track]:
+               stamp: float, appearances: np.ndarray | None = None) -> list[Track]:
         """
         Add the detections of one image and return the confirmed tracks, coasting ones included.
 
@@ -145,6 +177,8 @@ class CentroidTracker:
         detection scores and `labels` N strings. Boxes that are not finite or have no area are
         ignored and counted in `rejected_boxes`. `stamp` is the image stamp in seconds; a stamp
         earlier than the previous one resets the tracker (logged and counted in `resets`).
+        `appearances` is an optional (N, D) array of descriptors (tracking.appearance), D the
+        same in every call; a row that is not finite means "no appearance" for that detection.
         """
         stamp = float(stamp)
         if not math.isfinite(stamp):
@@ -154,6 +188,7 @@ class CentroidTracker:
         if len(scores) != len(boxes) or len(labels) != len(boxes):
             raise ValueError(f'got {len(boxes)} boxes, {len(scores)} scores and '
                              f'{len(labels)} labels; they must be equally many')
+        appearances = self._appearances(appearances, len(boxes))
         if self._stamp is not None and stamp < self._stamp:
             LOGGER.warning('image stamp went back from %.3f s to %.3f s (bag loop or time '
                            'jump): tracker reset', self._stamp, stamp)
@@ -162,10 +197,13 @@ class CentroidTracker:
         dt = 0.0 if self._stamp is None else stamp - self._stamp
         self._stamp = stamp
 
-        detections = self._detections(boxes, scores, labels)
+        detections = self._detections(boxes, scores, labels, appearances)
         seen = self._tracks.seen
         if len(seen) and stamp - seen.min() > self.max_age:
+            self._remember(stamp - seen > self.max_age)
             self._keep(stamp - seen <= self.max_age)
+        if len(self._lost.seen) and stamp - self._lost.seen.min() > self.reid_timeout:
+            self._lost = self._lost.take(stamp - self._lost.seen <= self.reid_timeout)
         area = self._tracks.area()  # box areas in pixels^2: the noises scale with them
         self._predict(dt, area)
         rows, cols, innovation_variance = self._associate(detections, area)
@@ -177,17 +215,39 @@ class CentroidTracker:
         if None in self._ids:
             # A tentative track that misses a frame is dropped: one-frame false positives vanish.
             self._keep(self._tracks.confirmed | (self._tracks.seen == stamp))
+        if _NEW in self._ids:
+            self._name_new_tracks(stamp)
         return self._confirmed_tracks(stamp)
 
-    def _detections(self, boxes, scores, labels):
-        """Return the valid detections: centres, log sizes, scores and label codes."""
+    def _appearances(self, appearances, count):
+        """Return the detections' descriptors, unit rows or NaN, (count, D); D is fixed once."""
+        if appearances is None:
+            return np.full((count, self._dimension), np.nan)
+        appearances = np.array(appearances, dtype=float, ndmin=2)
+        if appearances.ndim != 2 or len(appearances) != count:
+            raise ValueError(f'appearances must be {count} rows (one per box), got an array of '
+                             f'shape {appearances.shape}')
+        if not self._dimension:
+            self._dimension = appearances.shape[1]
+            self._tracks.appearance = np.full((len(self._ids), self._dimension), np.nan)
+            self._lost = _Lost.empty(self._dimension)
+        if appearances.shape[1] != self._dimension:
+            raise ValueError(f'appearances have {appearances.shape[1]} columns, earlier ones '
+                             f'{self._dimension}')
+        # Unit rows, so that a dot product is the similarity; a zero row has no appearance.
+        with np.errstate(invalid='ignore', divide='ignore'):
+            appearances /= np.linalg.norm(appearances, axis=1, keepdims=True)
+        return appearances
+
+    def _detections(self, boxes, scores, labels, appearances):
+        """Return the valid detections: centres, log sizes, scores, label codes, appearance."""
         codes = [self._label_codes.setdefault(label, len(self._label_codes)) for label in labels]
         if not math.isfinite(boxes.sum() + scores.sum()):
             finite = np.isfinite(boxes).all(axis=1) & np.isfinite(scores)
             boxes = np.where(finite[:, None], boxes, 0.0)  # zero size: rejected below
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2
         size = boxes[:, 2:] - boxes[:, :2]
-        detections = _Detections(centre, size, scores, np.array(codes, dtype=int))
+        detections = _Detections(centre, size, scores, np.array(codes, dtype=int), appearances)
         if not size.min(initial=np.inf) > 0:  # boxes are checked only when one is empty
             valid = size.min(axis=1) > 0
             self.rejected_boxes += int(np.count_nonzero(~valid))
@@ -249,7 +309,14 @@ class CentroidTracker:
         # tracks pay the whole gate, so a confirmed track within its gate always wins.
         track_cost = np.log(innovation_variance) + np.where(tracks.confirmed, 0.0,
                                                             self.distance_gate ** 2)
-        cost = np.where(feasible, distance2 + track_cost[:, None], INFEASIBLE)
+        cost = distance2 + track_cost[:, None]
+        if self._dimension and self.appearance_weight:
+            # Pairs that look alike cost less, unlike ones more; a pair where either side has no
+            # appearance costs as if its similarity were the re-identification threshold.
+            similarity = tracks.appearance @ detections.appearance.T
+            cost += self.appearance_weight * np.nan_to_num(
+                self.reid_similarity - similarity, nan=0.0)
+        cost = np.where(feasible, cost, INFEASIBLE)
         rows, cols = linear_sum_assignment(cost)
         keep = feasible[rows, cols]
         return rows[keep], cols[keep], innovation_variance
@@ -275,12 +342,105 @@ class CentroidTracker:
         tracks.score[rows] = detections.score
         tracks.seen[rows] = stamp
         tracks.hits[rows] += 1
+        if self._dimension:
+            self._average_appearance(rows, detections.appearance)
         if None in self._ids:
             rows = np.arange(len(tracks.score))[rows]
-            confirm = tracks.hits[rows] == self.min_hits  # hits grow by one: reached once
-            tracks.confirmed[rows[confirm]] = True
-            for row in rows[confirm].tolist():
+            confirm = rows[(tracks.hits[rows] >= self.min_hits) & ~tracks.confirmed[rows]]
+            if len(confirm) and self._dimension and self.reid_timeout:
+                confirm = confirm[self._ready(confirm, stamp)]
+            tracks.confirmed[confirm] = True
+            for row in confirm.tolist():
+                self._ids[row] = _NEW
+
+    def _average_appearance(self, rows, appearance):
+        """Fold the detections' appearances into the tracks `rows` (unit running averages)."""
+        tracks = self._tracks
+        known = np.isfinite(appearance[:, 0])
+        if not known.any():
+            return
+        rows = np.arange(len(tracks.score))[rows][known]
+        # The first detections are averaged evenly, later ones with weight APPEARANCE_RATE.
+        rate = np.maximum(APPEARANCE_RATE, 1.0 / (tracks.looks[rows] + 1))[:, None]
+        tracks.looks[rows] += 1
+        old = tracks.appearance[rows]
+        mixed = np.where(np.isnan(old), appearance[known], old + rate * (appearance[known] - old))
+        tracks.appearance[rows] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
+
+    def _ready(self, rows, stamp):
+        """
+        Return which of the tracks `rows`, due for confirmation, are confirmed now.
+
+        One without an appearance yet waits (up to max_age) while a lost or coasting track of its
+        label could be it: confirmed with a new id, it could no longer get the old one.
+        """
+        tracks = self._tracks
+        waited = stamp - tracks.born[rows] >= self.max_age
+        ready = np.isfinite(tracks.appearance[rows, 0]) | waited
+        if ready.all():
+            return ready
+        waiting = np.concatenate([self._lost.label,
+                                  tracks.label[tracks.confirmed & (tracks.seen < stamp)]])
+        return ready | ~np.isin(tracks.label[rows], waiting)
+
+    def _name_new_tracks(self, stamp):
+        """Give the tracks confirmed in this update a lost or coasting track's id, or a new one."""
+        tracks = self._tracks
+        new = np.array([row for row, track_id in enumerate(self._ids) if track_id == _NEW])
+        # Candidates: removed tracks (self._lost) and confirmed tracks not detected this time.
+        coasting = tracks.confirmed & (tracks.seen < stamp)
+        candidates = self._lost.concatenate(_Lost(
+            list(itertools.compress(self._ids, coasting)), tracks.label[coasting],
+            tracks.appearance[coasting], tracks.seen[coasting], tracks.born[coasting]))
+        matches = [None] * len(new)
+        if self.reid_timeout and self._dimension and len(candidates.seen):
+            matches = self._reidentify(new, candidates)
+        for row, index in zip(new.tolist(), matches):
+            if index is None:
                 self._ids[row] = str(next(self._next_id))
+            else:
+                self._ids[row] = candidates.ids[index]
+                tracks.born[row] = candidates.born[index]
+        taken = [index for index in matches if index is not None]
+        if taken:
+            self.reidentified += len(taken)
+            free = np.ones(len(candidates.seen), dtype=bool)
+            free[taken] = False
+            count = len(self._lost.seen)  # the lost tracks come first, then the coasting ones
+            self._lost = self._lost.take(free[:count])
+            keep = np.ones(len(tracks.score), dtype=bool)
+            keep[coasting] = free[count:]
+            self._keep(keep)
+
+    def _reidentify(self, rows, candidates):
+        """
+        Return, for each new track `rows`, the index of the candidate it is, or None.
+
+        A candidate is taken by the new track of the same label that looks most like it, when
+        their similarity reaches `reid_similarity` and each is the other's best match.
+        """
+        similarity = np.nan_to_num(self._tracks.appearance[rows] @ candidates.appearance.T,
+                                   nan=-np.inf)
+        similarity[np.not_equal.outer(self._tracks.label[rows], candidates.label)] = -np.inf
+        matches = [None] * len(rows)
+        for row in range(len(rows)):
+            index = int(similarity[row].argmax())
+            if (similarity[row, index] >= self.reid_similarity
+                    and similarity[:, index].argmax() == row):
+                matches[row] = index
+        return matches
+
+    def _remember(self, removed):
+        """Keep the confirmed tracks being removed (`removed` true) that have an appearance."""
+        if not (self.reid_timeout and self._dimension):
+            return
+        tracks = self._tracks
+        removed = removed & tracks.confirmed & np.isfinite(tracks.appearance[:, 0])
+        if removed.any():
+            self._lost = self._lost.concatenate(_Lost(
+                ids=list(itertools.compress(self._ids, removed)), label=tracks.label[removed],
+                appearance=tracks.appearance[removed], seen=tracks.seen[removed],
+                born=tracks.born[removed]))
 
     def _spawn(self, detections, stamp):
         """Start a tentative track (confirmed when `min_hits` is 1) on each detection."""
@@ -295,9 +455,11 @@ class CentroidTracker:
                       log_size_variance=np.full(count, self.measurement_noise ** 2),
                       score=detections.score, born=np.full(count, stamp),
                       seen=np.full(count, stamp), hits=np.ones(count, dtype=int),
-                      label=detections.label, confirmed=np.full(count, confirmed))
+                      label=detections.label, confirmed=np.full(count, confirmed),
+                      appearance=detections.appearance,
+                      looks=np.isfinite(detections.appearance[:, :1]).sum(axis=1))
         self._tracks = self._tracks.concatenate(new)
-        self._ids.extend(str(next(self._next_id)) if confirmed else None for _ in range(count))
+        self._ids.extend(_NEW if confirmed else None for _ in range(count))
 
     def _keep(self, keep):
         """Keep only the tracks where `keep` is true."""
@@ -350,11 +512,12 @@ class _Detections:
     log_size: np.ndarray  # (M, 2) log width and height in pixels
     score: np.ndarray     # (M,)
     label: np.ndarray     # (M,) label codes
+    appearance: np.ndarray  # (M, D) unit descriptors, NaN rows where unknown (D may be 0)
 
     def take(self, index):
         """Return the detections selected by `index` (indices or a boolean mask)."""
         return _Detections(self.centre[index], self.log_size[index], self.score[index],
-                           self.label[index])
+                           self.label[index], self.appearance[index])
 
 
 @dataclasses.dataclass
@@ -378,15 +541,18 @@ class _Tracks:
     hits: np.ndarray               # (N,) number of detections (int)
     label: np.ndarray              # (N,) label code
     confirmed: np.ndarray          # (N,) bool, true once `min_hits` detections were matched
+    appearance: np.ndarray         # (N, D) unit average descriptor, NaN rows while unknown
+    looks: np.ndarray              # (N,) number of descriptors averaged (int)
 
     @classmethod
-    def empty(cls):
+    def empty(cls, dimension=0):
         """Return no tracks."""
         return cls(centre=np.empty((0, 2)), velocity=np.empty((0, 2)),
                    covariance=np.empty((0, 2, 2)), log_size=np.empty((0, 2)),
                    log_size_variance=np.empty(0), score=np.empty(0), born=np.empty(0),
                    seen=np.empty(0), hits=np.empty(0, dtype=int), label=np.empty(0, dtype=int),
-                   confirmed=np.empty(0, dtype=bool))
+                   confirmed=np.empty(0, dtype=bool), appearance=np.empty((0, dimension)),
+                   looks=np.empty(0, dtype=int))
 
     def area(self):
         """Return the box areas in pixels^2 (the noises scale with them)."""
@@ -400,3 +566,31 @@ class _Tracks:
         """Return these tracks followed by `other`."""
         return _Tracks(*(np.concatenate([getattr(self, field.name), getattr(other, field.name)])
                          for field in dataclasses.fields(self)))
+
+
+@dataclasses.dataclass
+class _Lost:
+    """Removed confirmed tracks that can be re-identified, one row per track."""
+
+    ids: list               # their ids (str)
+    label: np.ndarray       # (K,) label codes
+    appearance: np.ndarray  # (K, D) unit average descriptors
+    seen: np.ndarray        # (K,) stamp of the last detection
+    born: np.ndarray        # (K,) stamp of the first detection
+
+    @classmethod
+    def empty(cls, dimension):
+        """Return no lost tracks."""
+        return cls([], np.empty(0, dtype=int), np.empty((0, dimension)), np.empty(0),
+                   np.empty(0))
+
+    def take(self, keep):
+        """Return the lost tracks where `keep` (a boolean mask) is true."""
+        return _Lost(list(itertools.compress(self.ids, keep)), self.label[keep],
+                     self.appearance[keep], self.seen[keep], self.born[keep])
+
+    def concatenate(self, other):
+        """Return these lost tracks followed by `other`."""
+        return _Lost(self.ids + other.ids, *(
+            np.concatenate([getattr(self, name), getattr(other, name)])
+            for name in ('label', 'appearance', 'seen', 'born')))
