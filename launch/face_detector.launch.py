@@ -2,7 +2,7 @@
 Camera, detector and tracker, each in its own process, configured by one YAML file.
 
 ros2 launch face_detector_ros face_detector.launch.py [source:=/dev/video0] [device:=MYRIAD,CPU]
-    [namespace:=front] [params_file:=my.yaml]
+    [namespace:=front] [params_file:=my.yaml] [hri:=true]
 """
 
 import os
@@ -28,6 +28,8 @@ def nodes(context):
     common = {'package': 'face_detector_ros', 'namespace': value('namespace'),
               'output': 'screen', 'emulate_tty': True}
     params = [value('params_file')]
+    hri = [Node(executable='hri_node', name='hri_faces', parameters=params,
+                remappings=[('image', 'image_raw')], **common)]
     return fastdds_profile(value('fastdds_profile')) + [
         Node(executable='camera_node', name='camera',
              parameters=params + overrides('source'), **common),
@@ -36,7 +38,7 @@ def nodes(context):
              remappings=[('image', 'image_raw')], **common),
         Node(executable='tracker_node', name='face_tracker', parameters=params,
              remappings=[('image', 'image_raw')], **common),
-    ]
+    ] + (hri if value('hri').lower() in ('true', '1') else [])
 
 
 def fastdds_profile(path):
@@ -58,6 +60,9 @@ def generate_launch_description():
                               description='Inference device list, e.g. MYRIAD,CPU; '
                                           'empty: the params file value'),
         DeclareLaunchArgument('namespace', default_value='', description='Namespace of all'),
+        DeclareLaunchArgument('hri', default_value='false',
+                              description='true: also publish the ROS4HRI (REP 155) face '
+                                          'topics /humans/faces/... (hri_node)'),
         DeclareLaunchArgument('fastdds_profile',
                               default_value=os.path.join(share, 'config', 'fastdds.xml'),
                               description='Fast DDS profile: shared memory large enough for '

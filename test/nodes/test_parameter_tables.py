@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from face_detector_ros.detection.engine import ENGINE_PARAMETERS, InferenceEngine
-from face_detector_ros.nodes import camera_node, detector_node, tracker_node
+from face_detector_ros.nodes import camera_node, detector_node, hri_node, tracker_node
 import pytest
 import yaml
 
@@ -11,7 +11,7 @@ CONFIG = Path(__file__).resolve().parents[2] / 'config' / 'face_detector.yaml'
 # Node name (as the nodes call super().__init__) -> its parameter table. Importing the node
 # modules imports rclpy but starts nothing.
 TABLES = {'camera': camera_node.PARAMETERS, 'face_detector': detector_node.PARAMETERS,
-          'face_tracker': tracker_node.PARAMETERS}
+          'face_tracker': tracker_node.PARAMETERS, 'hri_faces': hri_node.PARAMETERS}
 
 
 def sections():
