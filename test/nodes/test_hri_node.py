@@ -11,10 +11,10 @@ import time
 
 import cv2
 from face_detector_ros import demo
+from face_detector_ros.detection.detections import Detections
 from face_detector_ros.evaluation import mot
 from face_detector_ros.files import default_params_file, fastdds_environment
 from face_detector_ros.hri import rep155
-from face_detector_ros.detection.detections import Detections
 from face_detector_ros.ros.common import qos_profile
 from face_detector_ros.ros.images import numpy_to_image
 from face_detector_ros.ros.messages import (
