@@ -11,7 +11,10 @@ Three ways to use it:
 
 Files are MOTChallenge text: `frame, id, bb_left, bb_top, bb_width, bb_height, conf, x, y, z`
 with 1-based frames. `ours` is face_detector_ros.tracking.tracker.CentroidTracker with its
-defaults, `greedy` the classic greedy centroid tracker (face_detector_ros.tracking.baseline).
+defaults, `greedy` the classic greedy centroid tracker (face_detector_ros.tracking.baseline),
+`reid` (scenarios only: it needs the images) the same CentroidTracker given the appearance of
+every detection (tracking.appearance, from the scenario's rendered frames), so it also
+re-identifies faces that come back.
 """
 
 import argparse
@@ -29,7 +32,7 @@ from face_detector_ros.tracking.tracker import CentroidTracker
 import numpy as np
 from tqdm import tqdm
 
-TRACKERS = {'ours': CentroidTracker, 'greedy': GreedyCentroidTracker}
+TRACKERS = {'ours': CentroidTracker, 'greedy': GreedyCentroidTracker, 'reid': CentroidTracker}
 TABLE = (('MOTA', 'mota', '{:6.3f}'), ('IDF1', 'idf1', '{:6.3f}'),
          ('IDSW', 'id_switches', '{:5d}'), ('FRAG', 'fragmentations', '{:5d}'),
          ('FP', 'false_positives', '{:5d}'), ('FN', 'false_negatives', '{:5d}'),
@@ -50,7 +53,7 @@ def parse_args(argv):
                         help='detections (MOT det format, ids ignored) to track with both '
                         'trackers and score against --gt; needs --fps')
     source.add_argument('--scenario', choices=(*scenarios.SCENARIOS, 'all'),
-                        help='generated scenario to run both trackers on')
+                        help='generated scenario to run the trackers on (greedy, ours and reid)')
     parser.add_argument('--gt', type=Path, metavar='GT.txt',
                         help='ground truth; rows with conf 0 are regions to ignore, as in '
                         'MOTChallenge: predictions matching them (IoU >= 0.5) are dropped '
@@ -66,7 +69,7 @@ def parse_args(argv):
                         'predictions on them removed) or trackeval (TrackEval: the rows dropped, '
                         'predictions on them count as false positives); default %(default)s')
     parser.add_argument('--write-dir', type=Path, metavar='DIR',
-                        help='write the ground truth, the detections and the tracks of both '
+                        help='write the ground truth, the detections and the tracks of each '
                         'trackers as MOT files, one folder per sequence')
     parser.add_argument('--json', action='store_true', help='print the results as one JSON line')
     args = parser.parse_args(argv)
@@ -113,13 +116,19 @@ def frames_from_detections(rows, fps, last_frame):
 
 
 def run_trackers(sequences, iou, write_dir, zero_marked='devkit'):
-    """Run both trackers on each (name, Scenario, gt rows, det rows); return result dicts."""
+    """
+    Run the trackers on each (name, Scenario, gt rows, det rows); return result dicts.
+
+    `reid` runs only on scenarios with people (appearances come from their rendered frames).
+    """
     results = []
     outputs = {}
-    runs = tqdm([(sequence, tracker) for sequence in sequences for tracker in TRACKERS],
+    runs = tqdm([(sequence, tracker) for sequence in sequences for tracker in TRACKERS
+                 if tracker != 'reid' or sequence[1].people],
                 desc='tracking', unit='run', file=sys.stderr, disable=None, leave=False)
     for (name, scenario, gt, det), tracker in runs:
-        tracks = scenarios.track_rows(TRACKERS[tracker](), scenario)
+        descriptors = scenarios.appearances(scenario) if tracker == 'reid' else None
+        tracks = scenarios.track_rows(TRACKERS[tracker](), scenario, descriptors)
         outputs.setdefault(name, {'gt': gt, 'det': det})[tracker] = tracks
         results.append({'sequence': name, 'tracker': tracker,
                         **evaluate(gt, tracks, iou, zero_marked)})
@@ -145,15 +154,37 @@ def print_table(results, stream=sys.stdout):
 
 
 def summary(results):
-    """Return one line per tracker: total id switches and mean IDF1 and MOTA."""
+    """
+    Return one line per tracker (total id switches, mean IDF1 and MOTA), then id switch ratios.
+
+    The ratios (reid and ours to greedy, reid to ours) are over the sequences all three ran on.
+    """
     lines = []
-    for tracker in dict.fromkeys(result['tracker'] for result in results):
+    trackers = list(dict.fromkeys(result['tracker'] for result in results))
+    for tracker in trackers:
         mine = [result for result in results if result['tracker'] == tracker]
         lines.append(f'{tracker}: {sum(r["id_switches"] for r in mine)} id switches, '
                      f'mean IDF1 {np.mean([r["idf1"] for r in mine]):.3f}, '
                      f'mean MOTA {np.mean([r["mota"] for r in mine]):.3f} '
                      f'over {len(mine)} sequence(s)')
+    if {'greedy', 'ours', 'reid'} <= set(trackers):
+        switches = {}
+        for result in results:
+            switches.setdefault(result['sequence'], {})[result['tracker']] = \
+                result['id_switches']
+        common = [row for row in switches.values() if len(row) == 3]
+        total = {tracker: sum(row[tracker] for row in common)
+                 for tracker in ('greedy', 'ours', 'reid')}
+        lines.append(f'id switches over {len(common)} sequence(s): reid/greedy '
+                     f'{_ratio(total["reid"], total["greedy"])}, ours/greedy '
+                     f'{_ratio(total["ours"], total["greedy"])}, reid/ours '
+                     f'{_ratio(total["reid"], total["ours"])}')
     return lines
+
+
+def _ratio(numerator, denominator):
+    return f'{numerator}/{denominator} = {numerator / denominator:.2f}' if denominator else \
+        f'{numerator}/0'
 
 
 def scenario_sequences(names, rates, seed):
@@ -173,7 +204,7 @@ def _is_nan(value):
 
 @console_main
 def main(argv=None):
-    """Score MOT files, or run and score both trackers; print a table or JSON."""
+    """Score MOT files, or run and score the trackers; print a table or JSON."""
     args = parse_args(argv)
     if args.pred:
         gt = read(args.gt)

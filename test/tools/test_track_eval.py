@@ -29,12 +29,12 @@ def test_scenario_json_and_files(written):
     process, folder = written
     assert process.returncode == 0, process.stderr
     results = {result['tracker']: result for result in json.loads(process.stdout)}
-    assert set(results) == {'ours', 'greedy'}
+    assert set(results) == {'ours', 'greedy', 'reid'}
     assert results['ours']['sequence'] == 'crossing-7fps'
     assert results['ours']['id_switches'] < results['greedy']['id_switches']
     sequence = folder / 'crossing-7fps'
     assert sorted(path.name for path in sequence.iterdir()) == [
-        'det.txt', 'greedy.txt', 'gt.txt', 'ours.txt']
+        'det.txt', 'greedy.txt', 'gt.txt', 'ours.txt', 'reid.txt']
     assert sequence.joinpath('gt.txt').read_text().startswith('1,')
 
 
