@@ -1,5 +1,6 @@
 """tracker_node: stable face identities, bearing and range, and an overlay image for rviz."""
 
+import collections
 import time
 
 from face_detector_ros.detection.drawing import draw_tracks
@@ -20,6 +21,7 @@ from face_detector_ros.ros.messages import (
     tracks_to_array,
 )
 from face_detector_ros.ros.stamps import stamp_key, stamp_to_seconds
+from face_detector_ros.tracking.appearance import bad_boxes, face_descriptors
 from face_detector_ros.tracking.face_geometry import CameraModel, locate_faces, UncalibratedCamera
 from face_detector_ros.tracking.stamp_matcher import StampMatcher
 from face_detector_ros.tracking.tracker import CentroidTracker, first_track_id, MAX_TRACK_ID
@@ -48,8 +50,17 @@ PARAMETERS = {
     'first_track_id': Param(0, '0: ids from the start time, unique across restarts '
                             '(docs/tracking.md); N: the first id is N (reproducible replays)',
                             0, MAX_TRACK_ID, read_only=True),
+    'reid_timeout': Param(5.0, 'Seconds after its last detection a face that comes back gets '
+                          'its id again (appearance from the image topic); 0: off, no images',
+                          0.0, 600.0, read_only=True),
+    'reid_similarity': Param(0.8, 'Smallest appearance similarity of a re-identification',
+                             -1.0, 1.0, read_only=True),
+    'appearance_weight': Param(10.0, 'Weight of appearance in matching, squared standard '
+                               'deviations per unit of similarity; 0: motion only', 0.0, 100.0,
+                               read_only=True),
 }
 FACE_DEPTH = 0.2  # metres: the 3D box of a head, front to back
+REID_IMAGES = 10  # images kept by stamp for the appearances of their detections
 
 
 class TrackerNode(Node):
@@ -64,6 +75,10 @@ class TrackerNode(Node):
         self.camera = None
         self.camera_warned = False
         self.matcher = StampMatcher(self.params['overlay_buffer'])
+        self.reid = self.params['reid_timeout'] > 0
+        self.images = collections.OrderedDict()  # stamp key -> Image, for appearances
+        self.overlay_wanted = False
+        self.bad_boxes = 0  # boxes with no area or wholly outside their image
         reliable = qos_profile('reliable', 10)
         self.tracks_pub = self.create_publisher(Detection2DArray, 'tracks', reliable)
         self.faces_pub = self.create_publisher(Detection3DArray, 'faces', reliable)
@@ -73,6 +88,7 @@ class TrackerNode(Node):
                                  qos_profile('best_effort', 1))
         self.image_sub = None
         self.create_timer(0.5, self.follow_overlay_subscribers, clock=steady_clock())
+        self.follow_overlay_subscribers()
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.get_logger().info(f'tracking {self.resolve_topic_name("detections")}; track ids '
                                f'start at {first_id}')
@@ -95,17 +111,39 @@ class TrackerNode(Node):
     def on_detections(self, msg):
         boxes, scores, labels, _ = detection_array_to_boxes(msg)
         resets = self.tracker.resets
-        tracks = self.tracker.update(boxes, scores, labels, stamp_to_seconds(msg.header.stamp))
+        tracks = self.tracker.update(boxes, scores, labels, stamp_to_seconds(msg.header.stamp),
+                                     self.appearances(msg.header, boxes))
         if self.tracker.resets != resets:
             self.matcher.clear()
+            self.images.clear()
         poses = self.poses(tracks)
         self.tracks_pub.publish(tracks_to_array(msg.header, tracks, poses))
         if self.camera is not None:  # empty too: a follower must learn that everyone left
             self.faces_pub.publish(faces_to_array(msg.header, tracks, poses or [],
                                                   self.params['face_width'], FACE_DEPTH))
-        if self.image_sub is not None:
+        if self.overlay_wanted:
             for image, matched in self.matcher.add_tracks(stamp_key(msg.header), tracks):
                 self.publish_overlay(image, matched)
+
+    def appearances(self, header, boxes):
+        """Return the descriptors of the boxes from the image of the same stamp, or None."""
+        image_msg = self.images.get(stamp_key(header)) if self.reid else None
+        if image_msg is None:
+            return None  # never wait for an image: tracks go out on motion alone
+        try:
+            image = to_bgr8(image_msg)
+        except ImageConversionError as error:
+            self.get_logger().error(f'cannot read an image for appearances: {error}',
+                                    throttle_duration_sec=5.0)
+            return None
+        bad = bad_boxes(boxes, image.shape[1], image.shape[0])
+        if bad.any():
+            self.bad_boxes += int(bad.sum())
+            self.get_logger().warn(
+                f'{self.bad_boxes} detection boxes so far with no area or outside the '
+                f'{image.shape[1]}x{image.shape[0]} image: no appearance for them',
+                throttle_duration_sec=5.0)
+        return face_descriptors(image, boxes)  # NaN rows for those: ignored by the tracker
 
     def poses(self, tracks):
         """Return a PoseWithCovariance per track (optical frame), or None if uncalibrated."""
@@ -116,8 +154,12 @@ class TrackerNode(Node):
         return pose_messages(located.positions, located.covariances)
 
     def follow_overlay_subscribers(self):
-        """Subscribe to images only while someone watches tracks_image."""
-        wanted = self.overlay_pub.get_subscription_count() > 0
+        """Subscribe to images while re-identification is on or someone watches tracks_image."""
+        overlay_wanted = self.overlay_pub.get_subscription_count() > 0
+        if self.overlay_wanted and not overlay_wanted:
+            self.matcher.clear()
+        self.overlay_wanted = overlay_wanted
+        wanted = overlay_wanted or self.reid
         if wanted and self.image_sub is None:
             reliability = matching_reliability(self, 'image')
             if reliability is None:
@@ -127,11 +169,15 @@ class TrackerNode(Node):
         elif not wanted and self.image_sub is not None:
             self.destroy_subscription(self.image_sub)
             self.image_sub = None
-            self.matcher.clear()
 
     def on_image(self, msg):
-        for image, tracks in self.matcher.add_image(stamp_key(msg.header), msg):
-            self.publish_overlay(image, tracks)
+        if self.reid:
+            self.images[stamp_key(msg.header)] = msg
+            while len(self.images) > REID_IMAGES:
+                self.images.popitem(last=False)
+        if self.overlay_wanted:
+            for image, tracks in self.matcher.add_image(stamp_key(msg.header), msg):
+                self.publish_overlay(image, tracks)
 
     def publish_overlay(self, msg, tracks):
         try:

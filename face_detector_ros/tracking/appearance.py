@@ -103,3 +103,12 @@ def covered(boxes: np.ndarray) -> np.ndarray:
     overlap = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
     np.fill_diagonal(overlap, 0.0)
     return overlap.max(axis=1) / np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+
+
+def bad_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Return which (N, 4) boxes have no area, are not finite or lie wholly outside the image."""
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    with np.errstate(invalid='ignore'):
+        inside = (boxes[:, 0] < width) & (boxes[:, 1] < height) & (boxes[:, 2] > 0) & (
+            boxes[:, 3] > 0)
+        return ~((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1]) & inside)

@@ -4,6 +4,7 @@ from builtin_interfaces.msg import Time
 from face_detector_ros.ros.common import qos_profile
 from face_detector_ros.ros.images import image_to_numpy, numpy_to_image
 from face_detector_ros.ros.messages import boxes_to_detection_array, detection_array_to_boxes
+from face_detector_ros.simulation.faces import background, face_crops, paste_face
 from face_detector_ros.tracking.stamp_matcher import StampMatcher
 import numpy as np
 import pytest
@@ -206,3 +207,41 @@ def test_detection_array_round_trip():
     back, scores, labels, ids = detection_array_to_boxes(array)
     np.testing.assert_allclose(back, boxes)
     assert list(scores) == [0.9, 0.4] and labels == ['good', 'bad'] and ids == ['7', '9']
+
+
+def test_a_face_that_leaves_and_comes_back_gets_its_id_from_the_images(tmp_path, ros_node):
+    """reid_timeout is on by default: appearances come from the image of each detection."""
+    node, executor = ros_node
+    probe = Probe(node)
+    astronaut = face_crops()[0]
+    with tracker(tmp_path) as process:
+        assert spin_until(executor, lambda: probe.image.get_subscription_count() > 0,
+                          timeout=20), process.output()
+        present = [*range(8), *range(22, 30)]  # gone for 1.4 s: longer than max_age
+        frames = []
+        for frame in range(31):
+            pixels = background('brick', 320, 240)
+            boxes = np.zeros((0, 4))
+            if frame in present:
+                x = 40 + 4 * frame if frame < 8 else 260 - 4 * (frame - 22)
+                boxes = paste_face(pixels, astronaut, (x, 80, x + 50, 132))[None]
+            if 2 <= frame < 8:  # a box beyond the image: no appearance, one warning
+                boxes = np.vstack([boxes, [400, 10, 450, 60]])
+            frames.append((header_at(100.0 + frame / 10.0), pixels, boxes))
+        # Each image goes out a frame ahead of its detections: it is there when they arrive.
+        probe.image.publish(numpy_to_image(frames[0][1], 'bgr8', header=frames[0][0]))
+        for frame, (header, _, boxes) in enumerate(frames[:30]):
+            following, pixels, _ = frames[frame + 1]
+            probe.image.publish(numpy_to_image(pixels, 'bgr8', header=following))
+            probe.detections.publish(boxes_to_detection_array(
+                header, boxes, [0.9] * len(boxes), ['face'] * len(boxes)))
+            spin_until(executor, lambda: len(probe.tracks) > frame, timeout=5)
+    assert len(probe.tracks) == 30, process.output()
+    ids = [[d.id for d in t.detections if d.bbox.center.position.x < 320]
+           for t in probe.tracks]
+    first, last = ids[7], ids[-1]
+    assert len(first) == 1 and last == first, ids
+    assert process.output().count('outside the 320x240 image') == 1, process.output()
+    for t in probe.tracks:
+        boxes, scores, _, _ = detection_array_to_boxes(t)
+        assert np.isfinite(boxes).all() and np.isfinite(scores).all()
