@@ -81,8 +81,16 @@ class ProcessSummary:
         return np.concatenate(self.track_rows) if self.track_rows else np.empty((0, 7))
 
 
+def bag_engine(params_file=None, model=None, device=None):
+    """Return the detector's InferenceEngine of `params_file`, `model` and `device` overriding."""
+    return InferenceEngine.from_parameters(
+        {**node_parameters(Path(params_file or default_params_file()), 'face_detector'),
+         'model': model, 'device': device})
+
+
 def process_bag(source, output, image_topic=None, params_file=None, model=None, device=None,
-                annotate=False, storage='mcap', mot=None, progress=True, strict=False):
+                annotate=False, storage='mcap', mot=None, progress=True, strict=False,
+                engine=None):
     """
     Run the detector and the tracker over every image of a bag; write a new bag.
 
@@ -93,7 +101,9 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
     tracks also go to that MOTChallenge file, written only if the bag is. An image that cannot be
     decoded is copied, skipped and counted (`strict`: BagError instead). Result topics already in
     the input (a bag this function wrote) are replaced, not copied; a topic of a type neither
-    installed nor defined in the bag cannot be, and is left out. Returns a ProcessSummary.
+    installed nor defined in the bag cannot be, and is left out. `engine`: an engine of
+    bag_engine() to use, instead of loading one (`model` and `device` are then unused); the
+    tracker is always new. Returns a ProcessSummary.
     """
     # vision_msgs have no rosbags serializer without a field-by-field copy; rclpy's does it.
     from rclpy.serialization import serialize_message
@@ -103,8 +113,7 @@ def process_bag(source, output, image_topic=None, params_file=None, model=None, 
     differences = []
     with open_bag(source, differences) as reader:
         images = image_connection(reader, image_topic)
-        engine = InferenceEngine.from_parameters(
-            {**node_parameters(params_file, 'face_detector'), 'model': model, 'device': device})
+        engine = engine or bag_engine(params_file, model, device)
         tracker = CentroidTracker.from_parameters(node_parameters(params_file, 'face_tracker'))
         summary = ProcessSummary(images.topic)
         summary.differences = differences

@@ -4,19 +4,25 @@ face-detector-bag: play, record and process rosbag2 bags without rosbag2.
     face-detector-bag play BAG [--rate R] [--loop] [--topics T ...] [--clock] [--pace-on T]
     face-detector-bag record OUT --topics T ... [--storage mcap|sqlite3] [--duration S]
     face-detector-bag process IN OUT [--image-topic T] [--annotate] [--mot TRACKS.txt]
+    face-detector-bag process IN... OUT_DIR [--from-list L] [--workers N] [--ray-address A]
 
 BAG and IN are rosbag2 directories or single .mcap / .db3 files; OUT is a new rosbag2 directory
-that appears only when complete. play and record move CDR bytes, never decode messages.
+that appears only when complete. play and record move CDR bytes, never decode messages. Given
+several inputs, folders of bags, globs or a list, process writes one bag per input into
+OUT_DIR, in parallel on Ray with --workers or --ray-address (face_detector_ros.fleet).
 """
 
 import argparse
 import contextlib
+import glob
 import importlib
+from pathlib import Path
 import signal
 import sys
 import threading
 import time
 
+from face_detector_ros import fleet
 from face_detector_ros.bags.bag_io import (
     add_typed_connection,
     bag_writer,
@@ -27,9 +33,10 @@ from face_detector_ros.bags.bag_io import (
     select_connections,
     STORAGES,
 )
-from face_detector_ros.bags.process import process_bag
+from face_detector_ros.bags.batch import BAG_SUFFIXES, BagWorker, find_bags
 from face_detector_ros.detection.engine import EngineError
 from face_detector_ros.detection.model_cards import ModelError
+from face_detector_ros.files import check_apart
 from face_detector_ros.ros.common import (
     matching_reliability,
     publishers_reliability,
@@ -53,6 +60,7 @@ from rosbags.interfaces import (
     QosReliability,
     QosTime,
 )
+from tqdm import tqdm
 
 
 def parse_args(argv):
@@ -101,12 +109,29 @@ def parse_args(argv):
                         help='stop after N messages (all topics together)')
 
     process = commands.add_parser(
-        'process', help='run detector and tracker over a bag into a new bag',
+        'process', help='run detector and tracker over bags into new bags',
         description='Run the detector and the tracker over every image of a bag, as fast as '
         'the machine allows and deterministically; write the input messages plus detections, '
-        'tracks (and tracks_image) next to the image topic into a new bag.')
-    process.add_argument('input', help='rosbag2 directory or .mcap / .db3 file')
-    process.add_argument('output', help='new rosbag2 directory')
+        'tracks (and tracks_image) next to the image topic into a new bag. Several inputs '
+        '(bags, folders searched for bags, quoted globs, --from-list) give one bag per input '
+        'in the OUT folder, named after its path from the inputs\' common folder with "_" '
+        'between folders (robot1/day2/run3.mcap: OUT/robot1_day2_run3), in parallel with '
+        '--workers or --ray-address (Ray, pip install .[fleet]); a failed bag is retried once, '
+        'the others go on.')
+    process.add_argument('inputs', nargs='*', metavar='IN',
+                         help='rosbag2 directory or .mcap / .db3 file; or folders, globs')
+    process.add_argument('output', metavar='OUT',
+                         help='new rosbag2 directory (several inputs: the folder of the bags)')
+    process.add_argument('--from-list', metavar='LIST.txt',
+                         help='also process the bags listed in this file, one path a line '
+                         '(relative to its folder)')
+    process.add_argument('--workers', type=int, metavar='N',
+                         help='worker processes, each loading the engine once, on a local Ray '
+                         'when N > 1 (default: 1, this process; with --ray-address the '
+                         "cluster's CPUs)")
+    process.add_argument('--ray-address', metavar='ADDRESS',
+                         help='run on this Ray cluster (its CPUs unless --workers); the bags '
+                         'and OUT must be on storage every node sees')
     process.add_argument('--image-topic', help='image topic (default: the only Image or '
                          'CompressedImage topic of the bag)')
     process.add_argument('--params-file', help='node parameters YAML (default: the installed '
@@ -118,7 +143,8 @@ def parse_args(argv):
     process.add_argument('--storage', choices=tuple(STORAGES), default='mcap',
                          help='storage format of the output (%(default)s)')
     process.add_argument('--mot', metavar='TRACKS.txt',
-                         help='also write the tracks as a MOTChallenge file (1-based frames)')
+                         help='also write the tracks as a MOTChallenge file (1-based frames); '
+                         'several inputs: a folder with one NAME.txt per bag')
     process.add_argument('--strict', action='store_true',
                          help='stop at an image that cannot be decoded (default: skip it, '
                          'count it and say so)')
@@ -129,6 +155,8 @@ def parse_args(argv):
         parser.error('--pace-timeout must be positive')
     if args.command == 'play' and args.paced_topic and not args.pace_on:
         parser.error('--paced-topic needs --pace-on')
+    if args.command == 'process' and args.workers is not None and args.workers < 1:
+        parser.error(f'--workers {args.workers} must be at least 1')
     if args.command == 'record':
         # --duration 0 recorded for ever and -5 stopped at once.
         if args.duration is not None and not 0 < args.duration < float('inf'):
@@ -452,30 +480,75 @@ def record(args):
 
 
 def process(args):
-    """Run detector and tracker over the bag; print a summary."""
+    """Run detector and tracker over one bag, or over many into a folder; print a summary."""
     try:
-        summary = process_bag(args.input, args.output, image_topic=args.image_topic,
-                              params_file=args.params_file, model=args.model,
-                              device=args.device, annotate=args.annotate,
-                              storage=args.storage, mot=args.mot, strict=args.strict)
-    except (EngineError, ModelError) as error:
+        paths = fleet.expand_inputs(args.inputs, args.from_list)
+        if not paths:
+            raise CliError('give at least one bag (or --from-list)')
+        # One bag named as such gives the bag OUT; folders, globs, lists and several give a folder.
+        batch = len(paths) > 1 or args.from_list is not None or \
+            any(glob.has_magic(text) for text in args.inputs) or \
+            (Path(paths[0]).is_dir() and not (Path(paths[0]) / 'metadata.yaml').exists())
+        items = batch_items(paths, args.output, args.mot) if batch else \
+            [(str(paths[0]), args.output, args.mot)]
+        options = {'params_file': args.params_file, 'model': args.model, 'device': args.device,
+                   'image_topic': args.image_topic, 'annotate': args.annotate,
+                   'storage': args.storage, 'strict': args.strict, 'progress': not batch}
+        started = time.perf_counter()
+        outputs = [path for _, output, mot in items for path in (output, mot) if path]
+        try:
+            results = fleet.run(BagWorker, options, items, args.workers, args.ray_address,
+                                on_result=lambda result: tell(result, batch),
+                                progress=None if batch else False)
+        except KeyboardInterrupt:
+            if not batch:
+                raise
+            print('face-detector-bag: interrupted; the bags finished so far are in '
+                  f'{args.output}, the others not written', file=sys.stderr)
+            return 130
+        finally:
+            fleet.remove_partials(outputs)
+    except (EngineError, ModelError, fleet.FleetError) as error:
         raise CliError(str(error)) from None
-    if summary.differences:
-        print(describe_differences(args.input, summary.differences)
-              + ", the output keeps metadata.yaml's profiles")
-    for topic in summary.replaced:
-        print(f'{topic}: the input has it from an earlier run; replaced by this run')
-    for topic, reason in summary.not_copied:
-        print(f'warning: {topic} is not copied to the output: {reason}', file=sys.stderr)
-    if summary.skipped:
-        number, reason = summary.skipped[0]
-        print(f'warning: {len(summary.skipped)} image(s) could not be decoded and were skipped '
-              f'(first: image {number}: {reason}); --strict stops at the first instead',
-              file=sys.stderr)
-    fps = summary.frames / summary.seconds if summary.seconds else 0.0
-    print(f'{summary.frames} images on {summary.image_topic}: {summary.detections} detections, '
-          f'{len(summary.mot_rows())} track boxes, track ids {summary.ids}, {fps:.1f} images/s; '
-          f'wrote {args.output}')
+    failed = [result for result in results if not result.ok]
+    if not batch:
+        if failed:
+            raise CliError(failed[0].error)
+        return 0
+    print(fleet.summary_table(results, time.perf_counter() - started), file=sys.stderr)
+    if failed:
+        raise CliError(f'{len(failed)} of {len(results)} bags failed after a retry (warnings '
+                       f'above); the others are in {args.output}')
+    return 0
+
+
+def batch_items(paths, output, mot):
+    """Return (bag, output bag, MOT file or None) per bag `paths` name, outputs in folders."""
+    bags = find_bags(paths)
+    names = fleet.unique_names(bags, BAG_SUFFIXES)
+    for folder in (output, mot):
+        if folder is None:
+            continue
+        if Path(folder).exists() and not Path(folder).is_dir():
+            raise CliError(f'{folder} is a file; with several inputs it names a folder (one '
+                           'output per input)')
+        check_apart(folder, [*paths, *bags])
+    return [(str(bag), str(Path(output) / name),
+             str(Path(mot) / f'{name}.txt') if mot else None) for bag, name in zip(bags, names)]
+
+
+def tell(result, batch):
+    """Print what became of one input, as soon as it and those before it are done."""
+    source = result.item[0]
+    if not result.ok:
+        if batch:
+            tqdm.write(f'face-detector-bag: warning: {source}: {result.error} (tried '
+                       f'{result.tries} times)', file=sys.stderr)
+        return
+    for lines, stream in ((result.value['stdout'], sys.stdout),
+                          (result.value['stderr'], sys.stderr)):
+        for line in lines:
+            tqdm.write(f'{source}: {line}' if batch else line, file=stream)
 
 
 @console_main
@@ -483,7 +556,7 @@ def main(argv=None):
     """Run face-detector-bag."""
     args = parse_args(argv)
     try:
-        {'play': play, 'record': record, 'process': process}[args.command](args)
+        return {'play': play, 'record': record, 'process': process}[args.command](args)
     except BagError as error:
         raise CliError(str(error)) from None
 
