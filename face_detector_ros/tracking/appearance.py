@@ -12,8 +12,8 @@ Appearance of a face from the pixels of its box: a descriptor for re-identificat
 
 The parts are weighted so that the dot product of two descriptors, `similarity`, is
 LAYOUT_WEIGHT * (correlation of the thumbnails) + (1 - LAYOUT_WEIGHT) * (Bhattacharyya
-coefficient of the histograms): 1 for the same pixels, about 0.95 for the same face under
-detector jitter, about 0.6 between two different faces (docs/tracking.md).
+coefficient of the histograms): 1 for the same pixels, about 0.9 for the same face under
+detector jitter, about 0.5 between two different faces (medians, docs/tracking.md).
 
 A box that is not finite, has no area, lies mostly outside the image or is largely covered by
 another box of the image gives a row of NaN: no appearance, which the tracker ignores (the pixels
