@@ -1,14 +1,21 @@
-"""face-detect: find faces in images, folders of images and videos, offline."""
+"""
+face-detect: find faces in images, folders of images and videos, offline.
+
+Files go through `DetectWorker` with face_detector_ros.fleet: one after another here, or with
+--workers / --ray-address on Ray workers that each load the engine once; the output is the same.
+"""
 
 import argparse
 import contextlib
 import json
 import logging
 from pathlib import Path
+import re
 import sys
 import time
 
 import cv2
+from face_detector_ros import fleet
 from face_detector_ros.detection.drawing import draw_detections
 from face_detector_ros.detection.engine import EngineError, InferenceEngine
 from face_detector_ros.detection.model_cards import DEFAULT_MODEL, load_card, shipped_models
@@ -97,6 +104,34 @@ def list_models():
         print(f'{name}\t{card["description"]}{marker}{measured}')
 
 
+class DetectWorker:
+    """Detects faces in one image or video per `run`, the engine loaded once per process."""
+
+    errors = (cli.CliError, EngineError, OSError)
+
+    def __init__(self, model, device, threshold, width, out_dir):
+        """Load the engine; annotated frames go to `out_dir` (None: none written)."""
+        self.engine = InferenceEngine.from_parameters({'model': model, 'device': device,
+                                                       'score_threshold': threshold})
+        self.width = width
+        self.out_dir = out_dir
+
+    def run(self, item):
+        """Detect in every frame of one (path, annotated name stem); return the JSON records."""
+        path, stem = Path(item[0]), item[1]
+        records = []
+        for number, image in frames(path):
+            found = detect_at_width(self.engine, image, self.width)
+            records.append(record(path, number, image, found, self.engine.labels))
+            if self.out_dir is not None:
+                write_annotated(self.out_dir, stem, path, number, image, found,
+                                self.engine.labels)
+        return {'frames': len(records),
+                'detections': sum(len(line['detections']) for line in records),
+                'records': records, 'engine': f'{self.engine.device} with '
+                f'{self.engine.card["name"]}'}
+
+
 @cli.console_main
 def main(argv=None):
     """Run face-detect."""
@@ -104,8 +139,14 @@ def main(argv=None):
         prog='face-detect',
         description='Find faces in images, folders and videos. Prints one line per image or '
                     'frame (JSON lines with --json, boxes in pixels of the original image) and '
-                    'with --output-dir writes annotated images.')
-    parser.add_argument('paths', nargs='*', metavar='PATH', help='image, folder or video')
+                    'with --output-dir writes annotated images. With --workers N (local Ray) '
+                    'or --ray-address the files are shared among worker processes; the output '
+                    'is the same, in the same order.')
+    parser.add_argument('paths', nargs='*', metavar='PATH',
+                        help='image, folder or video; quoted globs are expanded here')
+    parser.add_argument('--from-list', metavar='LIST.txt',
+                        help='also the files listed here, one path a line (relative to its '
+                        'folder)')
     parser.add_argument('--model', default=DEFAULT_MODEL,
                         help=f'shipped model name, model card .yaml or model file with a card '
                              f'beside it (default {DEFAULT_MODEL}; see --list-models)')
@@ -121,6 +162,13 @@ def main(argv=None):
     parser.add_argument('--json', action='store_true', help='print JSON lines')
     parser.add_argument('--output-dir', type=Path,
                         help='write annotated images here (new or empty folder)')
+    parser.add_argument('--workers', type=int, metavar='N',
+                        help='worker processes, each loading the engine once, on a local Ray '
+                        "when N > 1 (default: 1, this process; with --ray-address the cluster's "
+                        'CPUs)')
+    parser.add_argument('--ray-address', metavar='ADDRESS',
+                        help='run on this Ray cluster (its CPUs unless --workers); the files '
+                        'and --output-dir must be on storage every node sees')
     parser.add_argument('--list-models', action='store_true',
                         help='print the shipped model names and exit')
     args = parser.parse_args(argv)
@@ -129,65 +177,93 @@ def main(argv=None):
     if args.list_models:
         list_models()
         return 0
-    if not args.paths:
+    if not args.paths and not args.from_list:
         raise cli.CliError('give at least one image, folder or video (or --list-models)')
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise cli.CliError(f'--threshold must be in [0, 1], got {args.threshold}')
     if not 0 <= args.width <= 20000:
         raise cli.CliError(f'--width must be in [0, 20000] px, got {args.width}')
-    files = media_files(args.paths)
+    if args.workers is not None and args.workers < 1:
+        raise cli.CliError(f'--workers must be at least 1, got {args.workers}')
     try:
-        engine = InferenceEngine.from_parameters({'model': args.model, 'device': args.device,
-                                                  'score_threshold': args.threshold})
-    except EngineError as error:
-        raise cli.CliError(str(error)) from error
+        files = media_files(fleet.expand_inputs(args.paths, args.from_list))
+    except fleet.FleetError as error:
+        raise cli.CliError(str(error)) from None
     output = atomic_output_dir(args.output_dir) if args.output_dir else \
         contextlib.nullcontext()
-    count = faces = unreadable = 0
-    started = time.perf_counter()
     with output as out_dir:
-        names = set()
-        for path in tqdm(files, unit='file', disable=None, file=sys.stderr):
-            try:
-                for number, image in frames(path):
-                    try:
-                        found = detect_at_width(engine, image, args.width)
-                    except EngineError as error:
-                        raise cli.CliError(str(error)) from error
-                    count += 1
-                    faces += len(found)
-                    line = record(path, number, image, found, engine.labels)
-                    if args.json:
-                        print(json.dumps(line))
-                    else:
-                        print(f'{path} frame {number}: {len(found)} face(s)' + ''.join(
-                            f' [{", ".join(f"{v:.0f}" for v in item["bbox"])}] '
-                            f'{item["score"]:.2f}' for item in line['detections']))
-                    if out_dir is not None:
-                        write_annotated(out_dir, names, path, number, image, found,
-                                        engine.labels)
-            except UnreadableFile as error:
-                unreadable += 1
-                tqdm.write(f'face-detect: warning: {error}; skipped', file=sys.stderr)
-    elapsed = time.perf_counter() - started
-    print(f'{count} image(s) or frame(s) from {len(files) - unreadable} file(s), {faces} '
-          f'face(s), {1e3 * elapsed / max(count, 1):.1f} ms each on {engine.device} with '
-          f'{engine.card["name"]}' + (f'; annotated in {args.output_dir}'
-                                      if args.output_dir else ''), file=sys.stderr)
-    if unreadable:
-        raise cli.CliError(f'{unreadable} of {len(files)} file(s) could not be read (warnings '
-                           'above); the others were processed')
+        kwargs = {'model': args.model, 'device': args.device, 'threshold': args.threshold,
+                  'width': args.width, 'out_dir': None if out_dir is None else str(out_dir)}
+        items = list(zip(map(str, files), annotated_stems(files)))
+        started = time.perf_counter()
+        try:
+            results = fleet.run(DetectWorker, kwargs, items, args.workers, args.ray_address,
+                                on_result=lambda result: tell(result, args.json))
+        except fleet.FleetError as error:
+            raise cli.CliError(str(error)) from None
+    done = [result for result in results if result.ok]
+    count = sum(result.value['frames'] for result in done)
+    faces = sum(result.value['detections'] for result in done)
+    busy = sum(result.seconds for result in done)
+    engine = f' on {done[0].value["engine"]}' if done else ''
+    if len(results) > 1:
+        print(fleet.summary_table(results, time.perf_counter() - started), file=sys.stderr)
+    print(f'{count} image(s) or frame(s) from {len(done)} file(s), {faces} face(s), '
+          f'{1e3 * busy / max(count, 1):.1f} ms each{engine}'
+          + (f'; annotated in {args.output_dir}' if args.output_dir else ''), file=sys.stderr)
+    if len(done) < len(results):
+        raise cli.CliError(f'{len(results) - len(done)} of {len(files)} file(s) could not be '
+                           'read (warnings above); the others were processed')
     return 0
 
 
-def write_annotated(out_dir, names, path, number, image, found, labels):
-    """Write one annotated frame as PNG, named after its source (and frame, for videos)."""
-    stem = path.stem if path.suffix.lower() in IMAGE_EXTENSIONS else f'{path.stem}_{number:06d}'
-    name, copy = f'{stem}.png', 1
-    while name in names:
-        copy += 1
-        name = f'{stem}_{copy}.png'
-    names.add(name)
+def tell(result, as_json):
+    """Print one file's lines (or its warning), in input order."""
+    if not result.ok:
+        tqdm.write(f'face-detect: warning: {result.error}; skipped', file=sys.stderr)
+        return
+    for line in result.value['records']:
+        if as_json:
+            text = json.dumps(line)
+        else:
+            text = f'{line["source"]} frame {line["frame"]}: {len(line["detections"])} ' \
+                'face(s)' + ''.join(f' [{", ".join(f"{v:.0f}" for v in item["bbox"])}] '
+                                    f'{item["score"]:.2f}' for item in line['detections'])
+        tqdm.write(text, file=sys.stdout)
+
+
+def annotated_stems(files):
+    """
+    Return the stem of each file's annotated PNGs, unique: NAME.png, video frames NAME_000012.png.
+
+    A stem taken by an earlier file of the same kind gets _2, _3, ...; so does a file whose
+    PNG names would be those of another kind's (an image a_000001.png and a video a.avi).
+    """
+    taken = {'image': set(), 'video': set()}
+
+    def clashes(kind, stem):
+        if kind == 'image':
+            return stem in taken['image'] or any(
+                re.fullmatch(rf'{re.escape(video)}_\d{{6}}', stem) for video in taken['video'])
+        return stem in taken['video'] or any(
+            re.fullmatch(rf'{re.escape(stem)}_\d{{6}}', image) for image in taken['image'])
+
+    stems = []
+    for path in files:
+        kind = 'image' if path.suffix.lower() in IMAGE_EXTENSIONS else 'video'
+        stem, copy = path.stem, 1
+        while clashes(kind, stem):
+            copy += 1
+            stem = f'{path.stem}_{copy}'
+        taken[kind].add(stem)
+        stems.append(stem)
+    return stems
+
+
+def write_annotated(out_dir, stem, path, number, image, found, labels):
+    """Write one annotated frame as PNG, named after its stem (and frame, for videos)."""
+    name = f'{stem}.png' if path.suffix.lower() in IMAGE_EXTENSIONS else \
+        f'{stem}_{number:06d}.png'
     annotated = draw_detections(image.copy(), found.boxes,
                                 [labels[class_id] for class_id in found.class_ids],
                                 found.scores, keypoints=found.keypoints)

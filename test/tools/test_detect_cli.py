@@ -186,3 +186,49 @@ def test_a_signal_mid_run_leaves_no_partial_output(media, tmp_path, signal_numbe
     assert process.returncode == 130 and 'interrupted, no output written' in stderr, stderr
     assert 'Traceback' not in stderr
     assert not out.exists() and not list(tmp_path.glob('.out*'))
+
+
+# face-detect where `import ray` fails, as on a machine without Ray.
+WITHOUT_RAY = ("import sys; sys.modules['ray'] = None; sys.argv[0] = 'face-detect'; "
+               'from face_detector_ros.tools.detect import main; sys.exit(main(sys.argv[1:]))')
+
+
+def test_workers_on_ray_or_without_ray_give_the_output_of_one_process(media, tmp_path):
+    (tmp_path / 'more').mkdir()  # a second astronaut.png: its annotated image is astronaut_2
+    (tmp_path / 'more' / 'astronaut.png').write_bytes((media / 'astronaut.png').read_bytes())
+    listing = tmp_path / 'list.txt'
+    listing.write_text('more/astronaut.png\n')
+    inputs = [f'{media}/*.png', media / 'clip.avi', media / 'coffee.jpg', '--from-list', listing]
+    runs = {}
+    for name, extra, python in (('one', [], None), ('ray', ['--workers', '2'], None),
+                                ('without_ray', ['--workers', '2'], WITHOUT_RAY)):
+        command = [sys.executable, *(['-c', python] if python else
+                                     ['-m', 'face_detector_ros.tools.detect']),
+                   *map(str, inputs), '--json', '--output-dir', str(tmp_path / name), *extra]
+        runs[name] = subprocess.run(command, capture_output=True, text=True, timeout=180,
+                                    cwd=REPO)
+        assert runs[name].returncode == 0, runs[name].stderr
+    sources = [json.loads(line)['source'] for line in runs['one'].stdout.splitlines()]
+    assert sources == [str(media / 'astronaut.png')] + [str(media / 'clip.avi')] * 3 + [
+        str(media / 'coffee.jpg'), str(tmp_path / 'more' / 'astronaut.png')]
+    images = sorted(path.name for path in (tmp_path / 'one').iterdir())
+    assert images == ['astronaut.png', 'astronaut_2.png', 'clip_000000.png', 'clip_000001.png',
+                      'clip_000002.png', 'coffee.png']
+    for name in ('ray', 'without_ray'):
+        assert runs[name].stdout == runs['one'].stdout
+        for image in images:
+            assert (tmp_path / name / image).read_bytes() == \
+                (tmp_path / 'one' / image).read_bytes()
+
+    def workers(stderr):
+        """Return the summary table's rows of worker processes (header and total left out)."""
+        lines = stderr.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith('worker '))
+        end = next(i for i, line in enumerate(lines) if line.startswith('total '))
+        return lines[start + 1:end]
+
+    assert len(workers(runs['ray'].stderr)) == 2
+    assert len(workers(runs['without_ray'].stderr)) == 1
+    assert 'note: Ray is not installed' in runs['without_ray'].stderr
+    for result in runs.values():
+        assert '6 image(s) or frame(s) from 4 file(s), 5 face(s)' in result.stderr
