@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 
 from face_detector_ros.evaluation.mot import rows_from_boxes, rows_from_tracks
-from face_detector_ros.simulation import faces
 from face_detector_ros.tracking.appearance import face_descriptors
 import numpy as np
 
@@ -55,8 +54,9 @@ class Scenario:
     fps: float
     image_size: tuple
     frames: list
-    people: tuple = ()       # face crop name of each identity (identity k is people[k - 1])
-    background: str = 'brick'
+    people: tuple = ()       # face crop of each identity: index into faces.face_crops(),
+    #                          modulo their number (identity k is people[k - 1])
+    background: int = 0      # index into faces.BACKGROUND_NAMES, modulo their number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,21 +112,23 @@ def generate(name: str, fps: float, seed: int = 0) -> Scenario:
         boxes, scores, labels = _detect(gt_boxes, labels, layout.detector, all_labels, rng)
         frames.append(Frame(index, stamp, boxes, scores, labels, gt_ids, gt_boxes))
     # A different person for each identity, and different ones from one scenario to the next.
-    crops = [crop.name for crop in faces.face_crops()]
-    people = tuple(crops[(3 * scenario_index + k) % len(crops)] for k in range(len(layout.faces)))
-    backdrop = faces.BACKGROUND_NAMES[scenario_index % len(faces.BACKGROUND_NAMES)]
-    return Scenario(name, fps, IMAGE_SIZE, frames, people, backdrop)
+    people = tuple(3 * scenario_index + k for k in range(len(layout.faces)))
+    return Scenario(name, fps, IMAGE_SIZE, frames, people, scenario_index)
 
 
 def render(scenario: Scenario, frame: Frame) -> np.ndarray:
     """Return the BGR image of a frame: each visible person's face crop at its true box."""
+    # Here, not at the top: generate() runs without scikit-image (robots, the LTS venv).
+    from face_detector_ros.simulation import faces
+
     width, height = scenario.image_size
-    image = faces.background(scenario.background, width, height)
-    crops = {crop.name: crop for crop in faces.face_crops()}
+    names = faces.BACKGROUND_NAMES
+    image = faces.background(names[scenario.background % len(names)], width, height)
+    crops = faces.face_crops()
     # Farthest (smallest) first, so that nearer faces cover them.
     for face_id, box in sorted(zip(frame.gt_ids.tolist(), frame.gt_boxes),
                                key=lambda item: item[1][2] - item[1][0]):
-        faces.paste_face(image, crops[scenario.people[face_id - 1]], box)
+        faces.paste_face(image, crops[scenario.people[face_id - 1] % len(crops)], box)
     return image
 
 
