@@ -15,18 +15,21 @@ import time
 
 import cv2
 from face_detector_ros.detection import nms
+from face_detector_ros.detection.classifier import CropClassifier
 from face_detector_ros.detection.decoders import make_decoder
 from face_detector_ros.detection.detections import Detections
 from face_detector_ros.detection.letterbox import Letterbox
 from face_detector_ros.detection.model_cards import DEFAULT_MODEL, load_card, ModelError
+from face_detector_ros.detection.openvino_api import (
+    Core,
+    Layout,
+    PartialShape,
+    PrePostProcessor,
+    short_reason,
+    Type,
+)
 from face_detector_ros.parameters import defaults, Param
 import numpy as np
-
-try:  # OpenVINO 2023.1 and newer
-    from openvino import Core, Layout, PartialShape, Type
-except ImportError:  # 2022.3 LTS, the last with the MYRIAD plugin
-    from openvino.runtime import Core, Layout, PartialShape, Type
-from openvino.preprocess import PrePostProcessor
 
 PRECISIONS = ('f32', 'f16', 'bf16')
 # The engine's parameters, as detector_node declares them (it adds its own) and as the tools and
@@ -67,13 +70,6 @@ def parse_devices(device: str | Sequence[str]) -> list[str]:
     return names
 
 
-def short_reason(error: BaseException) -> str:
-    """Return the informative line of an OpenVINO exception (it prefixes source locations)."""
-    lines = [line.strip() for line in str(error).splitlines()]
-    lines = [line for line in lines if line and not line.startswith('Exception from ')]
-    return lines[-1] if lines else type(error).__name__
-
-
 class _Level:
     """One input size of the model: the model reshaped to it and its decoder."""
 
@@ -87,8 +83,9 @@ class _Level:
 class _Frame:
     """One submitted image: its tag, one input tensor per level, how to map results back."""
 
-    def __init__(self, tag, tensors, letterboxes):
+    def __init__(self, tag, tensors, letterboxes, image):
         self.tag = tag
+        self.image = image  # BGR, for a classifier's crops
         self.tensors = tensors
         self.letterboxes = letterboxes
         self.timings = {}
@@ -162,6 +159,14 @@ class InferenceEngine:
         self.timings = {'preprocess': 0.0, 'infer': 0.0, 'decode': 0.0}
         self._core = core or Core()
         self._levels = self._read_levels()
+        self._classifier = None
+        if self.card.get('classifier') is not None:
+            if not isinstance(self.card['classifier'], dict):
+                raise ModelError(f'model card {self.card["card_path"]}: classifier must be a '
+                                 'mapping of keys (docs/model-cards.md)')
+            self._classifier = CropClassifier(self.card['classifier'], self.card['card_path'],
+                                              self._core, self._config('CPU'))
+            self.labels = self._classifier.labels
         self._letterboxes = {}
         self._reported = set()
         self._in_flight = collections.deque()
@@ -381,7 +386,7 @@ class InferenceEngine:
                 Letterbox(image.shape[1], image.shape[0], level.width, level.height)
                 for level in self._levels]
         letterboxes = self._letterboxes[key]
-        frame = _Frame(tag, [box.apply(image) for box in letterboxes], letterboxes)
+        frame = _Frame(tag, [box.apply(image) for box in letterboxes], letterboxes, image)
         frame.timings['preprocess'] = time.perf_counter() - started
         return frame
 
@@ -507,6 +512,11 @@ class InferenceEngine:
             detections = nms.suppress(merged, self.nms_iou, self.max_detections,
                                       self._levels[0].decode.weighted)
         frame.timings['decode'] = time.perf_counter() - started
+        if self._classifier is not None:
+            started = time.perf_counter()
+            detections = self._classifier.classify(frame.image, detections)
+            detections = detections.select(detections.scores >= self.score_threshold)
+            frame.timings['classify'] = time.perf_counter() - started
         self.timings = dict(frame.timings)
         return detections
 

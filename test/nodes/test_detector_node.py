@@ -234,7 +234,7 @@ def test_lifecycle_without_autostart(tmp_path, ros_node):
 
 
 # Profiles trained by this project (docs/training.md): they run in the node by name alone.
-TRAINED_PROFILES = [name for name in ('mobilenet_ssd_wider', 'face_mask')
+TRAINED_PROFILES = [name for name in ('mobilenet_ssd_wider', 'face_mask_ssd', 'face_mask')
                     if name in shipped_models()]
 
 
