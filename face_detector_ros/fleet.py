@@ -19,6 +19,7 @@ import glob
 import importlib.util
 import itertools
 import logging
+import math
 import os
 from pathlib import Path
 import shutil
@@ -358,3 +359,78 @@ def summary_table(results, seconds):
     lines = [header] + [line(name, row) for name, row in sorted(rows.items())]
     lines.append(line('total', total) + f'  ({seconds:.1f} s)')
     return '\n'.join(lines)
+
+
+# Aggregating a run's per-input results (face-eval --pred, face-track-eval --pred DIR).
+
+def result_files(paths, suffix):
+    """Return the files `paths` name: files (and - for stdin) as given, a folder's *`suffix`."""
+    found = []
+    for text in map(str, paths):
+        if text != '-' and Path(text).is_dir():
+            inside = sorted(Path(text).glob(f'*{suffix}'))
+            if not inside:
+                raise FleetError(f'folder {text} holds no {suffix} files')
+            found += inside
+        else:
+            found.append(text if text == '-' else Path(text))
+    return found
+
+
+POOLED = ('gt', 'predictions', 'gt_ids', 'pred_ids', 'matches', 'false_positives',
+          'false_negatives', 'id_switches', 'fragmentations')
+
+
+def score_tracks(truth_dir, tracks_dir, iou=0.5, zero_marked='devkit'):
+    """
+    Score each NAME.txt of `tracks_dir` (process --mot DIR) against NAME.txt of `truth_dir`.
+
+    Returns face-track-eval's result dicts, one per ground-truth sequence, then 'all': counts
+    summed over the sequences, MOTA, IDF1, precision and recall computed from the sums (pooled,
+    as the MOTChallenge overall row, so long sequences weigh more). A sequence without a tracks
+    file (its bag failed) is scored as all misses and a tracks file without ground truth is left
+    out, each with a warning.
+    """
+    from face_detector_ros.evaluation.mot import evaluate, read_mot
+    import numpy as np
+
+    def rows(path):
+        try:
+            return read_mot(path)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise FleetError(str(error)) from None
+
+    truth = {path.stem: path for path in result_files([truth_dir], '.txt')}
+    tracks = {path.stem: path for path in result_files([tracks_dir], '.txt')}
+    missing, extra = sorted(truth.keys() - tracks.keys()), sorted(tracks.keys() - truth.keys())
+    if missing:
+        _warn(f'{len(missing)} of {len(truth)} sequences have no tracks in {tracks_dir} '
+              f'({", ".join(missing[:3])}{", ..." if len(missing) > 3 else ""}); scored as '
+              'all misses')
+    if extra:
+        _warn(f'{len(extra)} tracks files have no ground truth in {truth_dir} '
+              f'({", ".join(extra[:3])}{", ..." if len(extra) > 3 else ""}); left out')
+    results = [{'sequence': name, 'tracker': '-',
+                **evaluate(rows(path), rows(tracks[name]) if name in tracks else
+                           np.empty((0, 7)), iou, zero_marked)}
+               for name, path in sorted(truth.items())]
+    pooled = {key: sum(result[key] for result in results) for key in POOLED}
+    # IDF1 = 2 IDTP / (GT + predictions) per sequence gives back its IDTP.
+    id_true = sum(0 if math.isnan(r['idf1']) else r['idf1'] * (r['gt'] + r['predictions']) / 2
+                  for r in results)
+    gt, pred, matches = pooled['gt'], pooled['predictions'], pooled['matches']
+    pooled.update(
+        frames=sum(result['frames'] for result in results),
+        mota=1 - (pooled['false_negatives'] + pooled['false_positives'] +
+                  pooled['id_switches']) / gt if gt else math.nan,
+        motp=sum(0 if math.isnan(r['motp']) else r['motp'] * r['matches'] for r in results) /
+        matches if matches else math.nan,
+        idf1=2 * id_true / (gt + pred) if gt + pred else math.nan,
+        idp=id_true / pred if pred else math.nan, idr=id_true / gt if gt else math.nan,
+        precision=matches / pred if pred else math.nan,
+        recall=matches / gt if gt else math.nan)
+    return results + [{'sequence': 'all', 'tracker': '-', **pooled}]
+
+
+def _warn(message):
+    tqdm.write(f'{Path(sys.argv[0]).name}: warning: {message}', file=sys.stderr)

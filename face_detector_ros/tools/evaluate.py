@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 import sys
 
+from face_detector_ros import fleet
 from face_detector_ros.datasets.annotations import Box, DatasetError
 from face_detector_ros.datasets.images import image_size, is_image
 from face_detector_ros.datasets.lists import read_pairs
@@ -48,8 +49,10 @@ def parse_args(argv):
                         'labels beside them) or list of image paths (face-split), a COCO .json '
                         'file or a WIDER FACE '
                         'wider_face_*_bbx_gt.txt file')
-    parser.add_argument('--pred', required=True,
-                        help='face-detect --json output, one JSON line per image; - for stdin')
+    parser.add_argument('--pred', required=True, nargs='+', metavar='PRED',
+                        help='face-detect --json output, one JSON line per image; - for stdin; '
+                        'several files or folders of .jsonl files (the shards of a run) are '
+                        'read as one')
     parser.add_argument('--iou', type=float, default=0.5,
                         help='IoU threshold of the VOC AP and the best-F1 point (%(default)s)')
     parser.add_argument('--names', type=Path,
@@ -286,16 +289,27 @@ def _numbers(values, count, what):
     return [float(value) for value in values]
 
 
-def read_predictions(pred, truth):
-    """Return ({key: ImagePredictions}, {key: (width, height)}) from JSON lines, keyed as truth."""
-    name = 'stdin' if pred == '-' else pred
+def read_predictions(preds, truth):
+    """
+    Return ({key: ImagePredictions}, {key: (width, height)}) from JSON lines, keyed as truth.
+
+    `preds`: files (- for stdin) and folders of .jsonl files (a run's shards), read as one.
+    """
     try:
-        lines = sys.stdin.readlines() if pred == '-' else Path(pred).read_text(
-            encoding='utf-8').splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise CliError(f'cannot read predictions {name}: {error}') from None
+        files = fleet.result_files(preds, '.jsonl')
+    except fleet.FleetError as error:
+        raise CliError(str(error)) from None
+    numbered = []
+    for pred in files:
+        name = 'stdin' if pred == '-' else pred
+        try:
+            lines = sys.stdin.readlines() if pred == '-' else Path(pred).read_text(
+                encoding='utf-8').splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise CliError(f'cannot read predictions {name}: {error}') from None
+        numbered += [(name, number, line) for number, line in enumerate(lines, 1)]
     predictions, sizes, first_line = {}, {}, {}
-    for number, line in enumerate(lines, 1):
+    for name, number, line in numbered:
         if not line.strip():
             continue
         try:
@@ -313,14 +327,15 @@ def read_predictions(pred, truth):
         except ValueError as error:
             raise CliError(f'{name}:{number}: {error}') from None
         if key in predictions:
-            raise CliError(f'{name}:{number}: a second line for image {key} (first on line '
+            raise CliError(f'{name}:{number}: a second line for image {key} (first at '
                            f'{first_line[key]}); give one line per image (video frames cannot '
                            'be paired with ground truth)')
-        first_line[key] = number
+        first_line[key] = f'{name}:{number}'
         predictions[key] = metrics.ImagePredictions(boxes, scores, labels)
         sizes[key] = (record.get('width'), record.get('height'))
     if not predictions:
-        raise CliError(f'no prediction lines in {name}; produce them with face-detect --json')
+        raise CliError(f'no prediction lines in {", ".join(map(str, files))}; produce them '
+                       'with face-detect --json')
     return predictions, sizes
 
 

@@ -23,6 +23,7 @@ import math
 from pathlib import Path
 import sys
 
+from face_detector_ros import fleet
 from face_detector_ros.evaluation.mot import evaluate, read_mot, write_mot, ZERO_MARKED
 from face_detector_ros.files import atomic_output_dir
 from face_detector_ros.simulation import scenarios
@@ -48,7 +49,9 @@ def parse_args(argv):
         'baseline on generated scenarios or on your detections.')
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--pred', type=Path, metavar='TRACKS.txt',
-                        help='tracker output to score against --gt')
+                        help='tracker output to score against --gt; a folder of NAME.txt '
+                        "(face-detector-bag process --mot DIR) against --gt's NAME.txt files, "
+                        'with a pooled row "all"')
     source.add_argument('--det', type=Path, metavar='DET.txt',
                         help='detections (MOT det format, ids ignored) to track with both '
                         'trackers and score against --gt; needs --fps')
@@ -206,7 +209,12 @@ def _is_nan(value):
 def main(argv=None):
     """Score MOT files, or run and score the trackers; print a table or JSON."""
     args = parse_args(argv)
-    if args.pred:
+    if args.pred and args.pred.is_dir():
+        try:
+            results = fleet.score_tracks(args.gt, args.pred, args.iou, args.zero_marked)
+        except fleet.FleetError as error:
+            raise CliError(str(error)) from None
+    elif args.pred:
         gt = read(args.gt)
         results = [{'sequence': args.pred.stem, 'tracker': '-',
                     **evaluate(gt, read(args.pred), args.iou, args.zero_marked)}]

@@ -6,6 +6,7 @@ process, reaches it with --ray-address, as it would reach a cluster. The bags ar
 sample bag, each from another frame, so that swapped outputs show.
 """
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -18,7 +19,9 @@ from face_detector_ros import fleet
 from face_detector_ros.bags.bag_io import bag_writer, copy_connection, open_bag, read_messages
 from face_detector_ros.bags.batch import BagWorker, find_bags
 from face_detector_ros.bags.process import process_bag
+from face_detector_ros.evaluation.mot import evaluate, read_mot, write_mot
 from face_detector_ros.tools.bag import main
+import numpy as np
 import pytest
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
@@ -228,3 +231,42 @@ def test_names_come_from_the_common_folder_and_collisions_are_refused(archive, t
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f'face-detector-bag: error: folder {empty} holds no '
                                           'bags (.mcap, .db3 or rosbag2 folders)']
+
+
+def test_track_eval_pools_the_mot_files_of_a_run(one_process, tmp_path):
+    _, _, mot = one_process
+    # Ground truth per bag: the reviewed tracks of the sample's frames each bag holds.
+    reviewed = np.loadtxt(DATA / 'sample_expected_tracks.txt', delimiter=',')
+    truth = tmp_path / 'gt'
+    truth.mkdir()
+    for number, name in enumerate((*GOOD, 'robot2_broken')):
+        first = 3 * number if name != 'robot2_broken' else 0
+        rows = reviewed[(reviewed[:, 0] > first) & (reviewed[:, 0] <= first + 20)].copy()
+        rows[:, 0] -= first
+        write_mot(truth / f'{name}.txt', rows[:, :7])
+    result = subprocess.run([sys.executable, '-m', 'face_detector_ros.tools.track_eval', '--gt',
+                             str(truth), '--pred', str(mot), '--json'], capture_output=True,
+                            text=True, timeout=60, env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f'track_eval.py: warning: 1 of 4 sequences have no tracks in {mot} (robot2_broken); '
+        'scored as all misses']
+    *sequences, pooled = json.loads(result.stdout)
+    assert [r['sequence'] for r in sequences] == sorted((*GOOD, 'robot2_broken'))
+    assert pooled['sequence'] == 'all'
+    broken = next(r for r in sequences if r['sequence'] == 'robot2_broken')
+    assert broken['predictions'] == 0 and broken['false_negatives'] == broken['gt'] > 0
+    # Pooled = the sequences scored as one: frames and ids apart, one after the other.
+    gt_rows, pred_rows = [], []
+    for offset, name in enumerate(r['sequence'] for r in sequences):
+        for rows, path in ((gt_rows, truth), (pred_rows, mot)):
+            if (path / f'{name}.txt').exists():
+                part = read_mot(path / f'{name}.txt')
+                part[:, 0] += 1000 * offset
+                part[:, 1] += 1000 * offset
+                rows.append(part)
+    whole = evaluate(np.concatenate(gt_rows), np.concatenate(pred_rows))
+    for key, value in whole.items():
+        assert pooled[key] == pytest.approx(value), key
+    assert 0 < pooled['mota'] < 1 and pooled['id_switches'] == sum(
+        r['id_switches'] for r in sequences)

@@ -232,3 +232,37 @@ def test_workers_on_ray_or_without_ray_give_the_output_of_one_process(media, tmp
     assert 'note: Ray is not installed' in runs['without_ray'].stderr
     for result in runs.values():
         assert '6 image(s) or frame(s) from 4 file(s), 5 face(s)' in result.stderr
+
+
+def test_face_eval_reads_the_shards_of_a_run_as_one(media, tmp_path):
+    result = run(media / 'astronaut.png', media / 'coffee.jpg', '--json')
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.splitlines()
+    (tmp_path / 'shards').mkdir()
+    (tmp_path / 'shards' / 'part-0.jsonl').write_text(first + '\n')
+    (tmp_path / 'shards' / 'part-1.jsonl').write_text(second + '\n')
+    (tmp_path / 'all.jsonl').write_text(result.stdout)
+    # The hand-labelled astronaut face; the coffee cup photo has none.
+    truth = tmp_path / 'gt.json'
+    truth.write_text(json.dumps({
+        'images': [{'id': 1, 'file_name': 'astronaut.png', 'width': 512, 'height': 512},
+                   {'id': 2, 'file_name': 'coffee.jpg', 'width': 600, 'height': 400}],
+        'categories': [{'id': 1, 'name': 'face'}],
+        'annotations': [{'id': 1, 'image_id': 1, 'category_id': 1, 'bbox': [181, 91, 90, 89],
+                         'iscrowd': 0}]}))
+
+    def face_eval(*pred):
+        command = [sys.executable, '-m', 'face_detector_ros.tools.evaluate', '--gt', str(truth),
+                   '--pred', *map(str, pred), '--json', '--iou', '0.3']
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=REPO)
+
+    whole, shards = face_eval(tmp_path / 'all.jsonl'), face_eval(tmp_path / 'shards')
+    assert whole.returncode == shards.returncode == 0, shards.stderr
+    assert json.loads(shards.stdout) == json.loads(whole.stdout)
+    assert json.loads(whole.stdout)['images'] == 2 and json.loads(whole.stdout)['ap50'] == 1.0
+    twice = face_eval(tmp_path / 'shards', tmp_path / 'shards' / 'part-1.jsonl')
+    assert twice.returncode == 2
+    assert twice.stderr.splitlines() == [
+        f'evaluate.py: error: {tmp_path / "shards" / "part-1.jsonl"}:1: a second line for image '
+        f'coffee (first at {tmp_path / "shards" / "part-1.jsonl"}:1); give one line per image '
+        '(video frames cannot be paired with ground truth)']
