@@ -91,8 +91,8 @@ def main():
               {'distance_gate': 1e6, 'size_gate': 1e6})]
     print(f'{"update latency":30} {"ours median":>12} {"fastest":>10} {"greedy median":>14} '
           f'{"ours/greedy":>12}')
-    for name, faces, num_frames, spacing, scale, unit, options in cases:
-        frames, labels = sequence(faces, num_frames, spacing)
+    for name, count, num_frames, spacing, scale, unit, options in cases:
+        frames, labels = sequence(count, num_frames, spacing)
         ours, fastest = update_times(lambda: CentroidTracker(**options), frames, labels)
         greedy, _ = update_times(GreedyCentroidTracker, frames, labels)
         print(f'{name:30} {ours * scale:9.1f} {unit} {fastest * scale:7.1f} {unit} '
