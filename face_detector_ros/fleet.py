@@ -62,6 +62,17 @@ def ray_available():
     return importlib.util.find_spec('ray') is not None
 
 
+def cpu_share():
+    """
+    Return the CPUs this worker process may use (Ray's OMP_NUM_THREADS for it), else None.
+
+    Ray sets it to the actor's CPUs (1): an engine that took every core in every worker would
+    run workers x cores threads. Worker classes give it to the engine as its thread count.
+    """
+    value = os.environ.get('OMP_NUM_THREADS', '')
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def _describe(error, expected):
     """Return one readable line: the message of an expected error, else its type too."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else ''

@@ -13,6 +13,7 @@ from face_detector_ros.bags.process import bag_engine, process_bag
 from face_detector_ros.detection.engine import EngineError
 from face_detector_ros.detection.model_cards import ModelError
 from face_detector_ros.files import OutputExistsError
+from face_detector_ros.fleet import cpu_share
 
 BAG_SUFFIXES = ('.mcap', '.db3')
 
@@ -85,14 +86,19 @@ def summary_lines(summary, source, output):
 
 
 class BagWorker:
-    """Processes bags one after another: the engine loaded once, a new tracker per bag."""
+    """
+    Processes bags one after another: the engine loaded once, a new tracker per bag.
+
+    The engine takes the worker's CPU share as its threads (fleet.cpu_share: 1 on Ray) unless
+    the parameters file sets `threads`.
+    """
 
     errors = (BagError, EngineError, ModelError, OutputExistsError, OSError)
 
     def __init__(self, params_file=None, model=None, device=None, progress=False, **options):
         """Load the engine; `options` are process_bag's (image_topic, annotate, storage, ...)."""
         self.params_file = params_file
-        self.engine = bag_engine(params_file, model, device)
+        self.engine = bag_engine(params_file, model, device, threads=cpu_share())
         self.progress = progress
         self.options = options
 

@@ -81,11 +81,15 @@ class ProcessSummary:
         return np.concatenate(self.track_rows) if self.track_rows else np.empty((0, 7))
 
 
-def bag_engine(params_file=None, model=None, device=None):
-    """Return the detector's InferenceEngine of `params_file`, `model` and `device` overriding."""
+def bag_engine(params_file=None, model=None, device=None, threads=None):
+    """
+    Return the detector's InferenceEngine of `params_file`, `model` and `device` overriding.
+
+    `threads` replaces the file's `threads` where that is 0 (OpenVINO decides).
+    """
+    params = node_parameters(Path(params_file or default_params_file()), 'face_detector')
     return InferenceEngine.from_parameters(
-        {**node_parameters(Path(params_file or default_params_file()), 'face_detector'),
-         'model': model, 'device': device})
+        {**params, 'model': model, 'device': device, 'threads': params.get('threads') or threads})
 
 
 def process_bag(source, output, image_topic=None, params_file=None, model=None, device=None,

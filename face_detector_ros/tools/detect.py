@@ -105,14 +105,15 @@ def list_models():
 
 
 class DetectWorker:
-    """Detects faces in one image or video per `run`, the engine loaded once per process."""
+    """Detects faces in one image or video per `run`; the engine, loaded once, uses cpu_share()."""
 
     errors = (cli.CliError, EngineError, OSError)
 
     def __init__(self, model, device, threshold, width, out_dir):
         """Load the engine; annotated frames go to `out_dir` (None: none written)."""
         self.engine = InferenceEngine.from_parameters({'model': model, 'device': device,
-                                                       'score_threshold': threshold})
+                                                       'score_threshold': threshold,
+                                                       'threads': fleet.cpu_share()})
         self.width = width
         self.out_dir = out_dir
 
