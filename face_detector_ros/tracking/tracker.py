@@ -101,7 +101,8 @@ class CentroidTracker:
             takes its id. 0 turns re-identification off. Needs appearances in `update`.
             While such candidates exist, a new track whose face was never seen whole (leaving
             the image, half hidden) waits up to `max_age` for its appearance before it is
-            confirmed.
+            confirmed, and a track that missed the previous update does not take a detection
+            that looks more like a lost track of its label than like it.
         reid_similarity: smallest appearance similarity (tracking.appearance.similarity, 1 for
             the same pixels) of a re-identification.
         appearance_weight: weight of appearance in the assignment cost, in squared standard
@@ -195,7 +196,7 @@ class CentroidTracker:
             self.resets += 1
             self.reset()
         dt = 0.0 if self._stamp is None else stamp - self._stamp
-        self._stamp = stamp
+        previous, self._stamp = self._stamp, stamp
 
         detections = self._detections(boxes, scores, labels, appearances)
         seen = self._tracks.seen
@@ -206,7 +207,7 @@ class CentroidTracker:
             self._lost = self._lost.take(stamp - self._lost.seen <= self.reid_timeout)
         area = self._tracks.area()  # box areas in pixels^2: the noises scale with them
         self._predict(dt, area)
-        rows, cols, innovation_variance = self._associate(detections, area)
+        rows, cols, innovation_variance = self._associate(detections, area, previous)
         self._correct(rows, detections.take(cols), innovation_variance[rows], stamp)
         if len(cols) < len(detections.score):
             unmatched = np.ones(len(detections.score), dtype=bool)
@@ -272,13 +273,14 @@ class CentroidTracker:
         # The log sizes follow a random walk.
         tracks.log_size_variance += self.size_noise ** 2 * dt
 
-    def _associate(self, detections, area):
+    def _associate(self, detections, area, previous):
         """
         Match tracks to detections by optimal gated assignment.
 
-        `area` holds the tracks' box areas. Return the matched track indices (in increasing
-        order), detection indices, and every track's innovation variance S = H P H' + R: the
-        variance of a detected centre around the predicted one (pixels^2, per axis).
+        `area` holds the tracks' box areas and `previous` the stamp of the previous update.
+        Return the matched track indices (in increasing order), detection indices, and every
+        track's innovation variance S = H P H' + R: the variance of a detected centre around the
+        predicted one (pixels^2, per axis).
         """
         tracks = self._tracks
         innovation_variance = tracks.covariance[:, 0, 0] + self.measurement_noise ** 2 * area
@@ -297,6 +299,8 @@ class CentroidTracker:
         feasible &= np.abs(log_area_ratio, out=log_area_ratio) <= 2 * math.log(self.size_gate)
         if len(self._label_codes) > 1:  # never match different labels
             feasible &= np.equal.outer(tracks.label, detections.label)
+        if self._dimension and len(self._lost.seen):
+            feasible &= ~self._looks_lost(detections, tracks.seen < previous)
         # When no track or detection has two candidates (separate faces, the usual frame) the
         # optimal assignment is every feasible pair and the solver is not needed. Dense gates
         # (more pairs than tracks or detections) cannot be one-to-one and are not listed.
@@ -320,6 +324,21 @@ class CentroidTracker:
         rows, cols = linear_sum_assignment(cost)
         keep = feasible[rows, cols]
         return rows[keep], cols[keep], innovation_variance
+
+    def _looks_lost(self, detections, missed):
+        """
+        Return the (track, detection) pairs that a lost track's look rules out.
+
+        A track that `missed` the previous update does not take a detection that looks more
+        like a lost track of the same label than like it: when two people cross behind a pillar,
+        the one hidden longer (lost) may come out where the other (coasting) is predicted.
+        The detection then starts a new track, re-identified as the lost one when confirmed.
+        """
+        lost = self._lost.appearance @ detections.appearance.T
+        lost[np.not_equal.outer(self._lost.label, detections.label)] = -np.inf
+        # NaN (no appearance on either side) compares false: the pair stays possible.
+        return missed[:, None] & (self._tracks.appearance @ detections.appearance.T
+                                  < lost.max(axis=0))
 
     def _correct(self, rows, detections, innovation_variance, stamp):
         """Update the tracks `rows` (increasing) with their detections and innovation variances."""

@@ -46,11 +46,12 @@ def test_bad_boxes_give_no_appearance():
              [700, 10, 760, 80],          # beyond the image
              [np.nan, 10, 60, 80],        # not finite
              [-50, 10, 10, 80],           # mostly outside
+             [-12, 200, 48, 272],         # 80 % inside: entering, squeezed
              [100, 100, 160, 172],        # fine
              [300, 300, 360, 372], [310, 305, 370, 377]]  # one hides the other
     descriptors = face_descriptors(image, boxes)
     known = np.isfinite(descriptors).all(axis=1)
-    assert known.tolist() == [False, False, False, False, True, False, False]
+    assert known.tolist() == [False, False, False, False, False, True, False, False]
     assert np.isnan(descriptors[~known]).all()
     assert face_descriptors(image, np.zeros((0, 4))).shape == (0, DIMENSION)
 
@@ -114,6 +115,28 @@ def test_someone_else_where_one_left_gets_a_new_id_and_the_first_keeps_theirs():
     assert second != first
     run(tracker, [[]] * 15, rng, start=4.0)
     assert set(run(tracker, walk(alice, 400, 3, 10), rng, start=5.5)[-1]) == {first}
+
+
+def test_faces_crossing_behind_a_pillar_keep_their_ids():
+    # Alice is hidden longer than max_age (removed) and comes out where Bob, hidden since, is
+    # predicted: his coasting track must not take her; each gets their own id back.
+    rng = np.random.default_rng(0)
+    alice, bob = person(1), person(2)
+    frames = []
+    for k in range(70):
+        alice_x, bob_x = 100 + 8 * k, 630 - 8 * k
+        frames.append([(x, y, who, 'face') for x, y, who in
+                       ((alice_x, 200, alice), (bob_x, 212, bob)) if not 250 <= x <= 390])
+    ids = run(CentroidTracker(), frames, rng)
+
+    def seen_at(frame):
+        """Return the ids of the detected tracks, left to right."""
+        return [track.id for track in sorted(frame.values(), key=lambda track: track.box[0])
+                if track.time_since_update == 0]
+
+    assert seen_at(ids[10]) == ['1', '2']   # Alice left, Bob right
+    assert seen_at(ids[44]) == ['1']        # Alice out on the right, Bob still hidden
+    assert seen_at(ids[-1]) == ['2', '1']   # Bob out on the left
 
 
 def test_appearance_never_overrides_the_label():
@@ -188,7 +211,10 @@ def test_leave_return_keeps_ids_within_a_fifth_of_greedy_switches(fps):
     assert result['reid']['idf1'] > result['ours']['idf1'] + 0.1
 
 
-def test_walk_behind_fewer_switches_than_without_appearance():
-    result = scores('walk_behind', 7)
+@pytest.mark.parametrize('fps', [7, 30])
+def test_walk_behind_fewer_switches_than_without_appearance(fps):
+    result = scores('walk_behind', fps)
     assert result['reid']['id_switches'] < result['ours']['id_switches']
-    assert result['reid']['idf1'] > result['ours']['idf1']
+    assert result['reid']['idf1'] > result['ours']['idf1'] + 0.1
+    if fps == 30:  # the target of issue 14, met at 30 FPS only (docs/tracking.md)
+        assert result['reid']['id_switches'] * 5 <= result['greedy']['id_switches']
