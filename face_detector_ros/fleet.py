@@ -190,9 +190,19 @@ def _run_here(worker_class, kwargs, results, delivery):
         raise FleetError(host.error)
     for result in results:
         while not _record(result, host.run(result.item)):
-            pass
+            continue  # its retry
         delivery.finish(result)
         delivery.deliver()
+
+
+@dataclasses.dataclass
+class _Actor:
+    """One Ray actor holding a worker: its number (a replacement gets a new one) and process."""
+
+    serial: int
+    handle: object
+    name: str = '?'
+    pid: int = 0
 
 
 def _run_on_ray(worker_class, kwargs, results, workers, address, delivery):
@@ -208,32 +218,32 @@ def _run_on_ray(worker_class, kwargs, results, workers, address, delivery):
         if workers is None:
             workers = max(1, int(ray.cluster_resources().get('CPU', 1)))
         remote_host = ray.remote(num_cpus=1, max_restarts=0)(_Host)
-        serial = itertools.count()
-        workers = min(workers, len(results))  # the cluster's CPUs may be more
+        serials = itertools.count()
 
         def start():
-            return [next(serial), remote_host.remote(worker_class, kwargs), '', 0]
+            return _Actor(next(serials), remote_host.remote(worker_class, kwargs))
 
-        actors = dict(enumerate(start() for _ in range(workers)))
-        for slot, (error, name, pid) in enumerate(ray.get(
-                [actor.ready.remote() for _, actor, _, _ in actors.values()])):
+        # The cluster's CPUs may be more than the inputs.
+        actors = {slot: start() for slot in range(min(workers, len(results)))}
+        readiness = ray.get([actor.handle.ready.remote() for actor in actors.values()])
+        for actor, (error, name, pid) in zip(actors.values(), readiness):
             if error is not None:
                 raise FleetError(error)
-            actors[slot][2:] = name, pid
+            actor.name, actor.pid = name, pid
         pending = collections.deque(results)
         failed_on = {}   # input index -> serial of the actor its last try failed on
         in_flight = {}   # object ref -> (slot, Result)
 
         def assign(respect_failures):
             busy = {slot for slot, _ in in_flight.values()}
-            for slot, (number, actor, _, _) in actors.items():
+            for slot, actor in actors.items():
                 if slot in busy or not pending:
                     continue
                 choice = next((r for r in pending if not respect_failures or
-                               failed_on.get(r.index) != number), None)
+                               failed_on.get(r.index) != actor.serial), None)
                 if choice is not None:
                     pending.remove(choice)
-                    in_flight[actor.run.remote(choice.item)] = (slot, choice)
+                    in_flight[actor.handle.run.remote(choice.item)] = (slot, choice)
 
         while True:
             assign(respect_failures=True)
@@ -244,23 +254,23 @@ def _run_on_ray(worker_class, kwargs, results, workers, address, delivery):
                 break
             (ref,), _ = ray.wait(list(in_flight), num_returns=1)
             slot, result = in_flight.pop(ref)
-            number, actor, name, pid = actors[slot]
+            actor = actors[slot]
             try:
                 outcome = ray.get(ref)
-                actors[slot][2:] = outcome[2:4]
+                actor.name, actor.pid = outcome[2:4]
             except RayActorError as error:  # the process died: replace it, try the input again
-                outcome = (None, f'worker {name or "?"} died: {_describe(error, ())}', name,
-                           pid, 0.0)
-                ray.kill(actor)
+                outcome = (None, f'worker {actor.name} died: {_describe(error, ())}',
+                           actor.name, actor.pid, 0.0)
+                ray.kill(actor.handle)
                 actors[slot] = start()
             if _record(result, outcome):
                 delivery.finish(result)
             else:
-                failed_on[result.index] = number
+                failed_on[result.index] = actor.serial
                 pending.appendleft(result)
     finally:
-        for _, actor, _, _ in actors.values():
-            ray.kill(actor)
+        for actor in actors.values():
+            ray.kill(actor.handle)
         if started_here:
             ray.shutdown()
 
