@@ -121,7 +121,7 @@ class TrackerNode(Node):
         if self.camera is not None:  # empty too: a follower must learn that everyone left
             self.faces_pub.publish(faces_to_array(msg.header, tracks, poses or [],
                                                   self.params['face_width'], FACE_DEPTH))
-        if self.overlay_wanted:
+        if self.overlay_pub.get_subscription_count() > 0:
             for image, matched in self.matcher.add_tracks(stamp_key(msg.header), tracks):
                 self.publish_overlay(image, matched)
 
@@ -175,7 +175,9 @@ class TrackerNode(Node):
             self.images[stamp_key(msg.header)] = msg
             while len(self.images) > REID_IMAGES:
                 self.images.popitem(last=False)
-        if self.overlay_wanted:
+        # Asked on each message, not by the timer: with re-id on, images come before the timer
+        # has seen a new overlay subscriber.
+        if self.overlay_pub.get_subscription_count() > 0:
             for image, tracks in self.matcher.add_image(stamp_key(msg.header), msg):
                 self.publish_overlay(image, tracks)
 
