@@ -136,6 +136,8 @@ class TrackerNode(Node):
             self.get_logger().error(f'cannot read an image for appearances: {error}',
                                     throttle_duration_sec=5.0)
             return None
+        # The tracker then loses a track whose box leaves the image (re-identified if back).
+        self.tracker.image_size = (float(image.shape[1]), float(image.shape[0]))
         bad = bad_boxes(boxes, image.shape[1], image.shape[0])
         if bad.any():
             self.bad_boxes += int(bad.sum())

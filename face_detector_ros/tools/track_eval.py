@@ -14,7 +14,8 @@ with 1-based frames. `ours` is face_detector_ros.tracking.tracker.CentroidTracke
 defaults, `greedy` the classic greedy centroid tracker (face_detector_ros.tracking.baseline),
 `reid` (scenarios only: it needs the images) the same CentroidTracker given the appearance of
 every detection (tracking.appearance, from the scenario's rendered frames), so it also
-re-identifies faces that come back.
+re-identifies faces that come back, and the scenario's image size (a track whose predicted box
+has left the image is lost at once).
 """
 
 import argparse
@@ -130,8 +131,12 @@ def run_trackers(sequences, iou, write_dir, zero_marked='devkit'):
                  if tracker != 'reid' or sequence[1].people],
                 desc='tracking', unit='run', file=sys.stderr, disable=None, leave=False)
     for (name, scenario, gt, det), tracker in runs:
-        descriptors = scenarios.appearances(scenario) if tracker == 'reid' else None
-        tracks = scenarios.track_rows(TRACKERS[tracker](), scenario, descriptors)
+        descriptors, options = None, {}
+        if tracker == 'reid':
+            # Only reid knows the image: `ours` stays the tracker the earlier figures measured.
+            descriptors, options = scenarios.appearances(scenario), {
+                'image_size': scenario.image_size}
+        tracks = scenarios.track_rows(TRACKERS[tracker](**options), scenario, descriptors)
         outputs.setdefault(name, {'gt': gt, 'det': det})[tracker] = tracks
         results.append({'sequence': name, 'tracker': tracker,
                         **evaluate(gt, tracks, iou, zero_marked)})

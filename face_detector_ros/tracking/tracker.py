@@ -108,6 +108,11 @@ class CentroidTracker:
         appearance_weight: weight of appearance in the assignment cost, in squared standard
             deviations of the gate per unit of similarity; it only orders matches that the
             gates allow.
+        image_size: (width, height) of the images in pixels, or None (unknown). When known, a
+            track whose predicted box lies wholly outside the image is removed at once (kept for
+            re-identification like one removed after `max_age`): its face has left the image
+            and cannot be detected, so its coasting track must not take a face appearing inside.
+            The attribute `image_size` may be set later (tracker_node: from its images).
 
     Counters for the node to report: `rejected_boxes` (invalid detections ignored) and `resets`
     (stamps that went backwards).
@@ -123,7 +128,8 @@ class CentroidTracker:
                  size_gate: float = 2.0, measurement_noise: float = 0.05,
                  acceleration_noise: float = 2.0, initial_speed: float = 4.0,
                  size_noise: float = 0.3, first_id: int = 1, reid_timeout: float = 5.0,
-                 reid_similarity: float = 0.8, appearance_weight: float = 10.0) -> None:
+                 reid_similarity: float = 0.8, appearance_weight: float = 10.0,
+                 image_size: tuple[float, float] | None = None) -> None:
         if min_hits < 1:
             raise ValueError(f'min_hits must be at least 1, got {min_hits}')
         if not (isinstance(first_id, int) and 1 <= first_id <= MAX_TRACK_ID):
@@ -143,6 +149,11 @@ class CentroidTracker:
                 raise ValueError(f'{name} must be zero or a positive number, got {value}')
         if not -1.0 <= reid_similarity <= 1.0:
             raise ValueError(f'reid_similarity must be from -1 to 1, got {reid_similarity}')
+        if image_size is not None:
+            image_size = tuple(float(side) for side in image_size)
+            if len(image_size) != 2 or not all(0 < side < math.inf for side in image_size):
+                raise ValueError(f'image_size must be (width, height) in pixels, got '
+                                 f'{image_size!r}')
         self.min_hits = int(min_hits)
         self.max_age = float(max_age)
         self.distance_gate = float(distance_gate)
@@ -154,6 +165,7 @@ class CentroidTracker:
         self.reid_timeout = float(reid_timeout)
         self.reid_similarity = float(reid_similarity)
         self.appearance_weight = float(appearance_weight)
+        self.image_size = image_size
         self.reidentified = 0    # tracks that got back the id of a lost one
         self.rejected_boxes = 0  # invalid detections ignored since construction
         self.resets = 0          # resets caused by a stamp going backwards
@@ -207,6 +219,12 @@ class CentroidTracker:
             self._lost = self._lost.take(stamp - self._lost.seen <= self.reid_timeout)
         area = self._tracks.area()  # box areas in pixels^2: the noises scale with them
         self._predict(dt, area)
+        if self.image_size is not None and len(self._tracks.score):
+            gone = self._gone()
+            if gone.any():  # it cannot be detected: lost, re-identified if it comes back
+                self._remember(gone)
+                self._keep(~gone)
+                area = area[~gone]
         rows, cols, innovation_variance = self._associate(detections, area, previous)
         self._correct(rows, detections.take(cols), innovation_variance[rows], stamp)
         if len(cols) < len(detections.score):
@@ -339,6 +357,13 @@ class CentroidTracker:
         # NaN (no appearance on either side) compares false: the pair stays possible.
         return missed[:, None] & (self._tracks.appearance @ detections.appearance.T
                                   < lost.max(axis=0))
+
+    def _gone(self):
+        """Return which tracks have their predicted box wholly outside the image."""
+        tracks = self._tracks
+        half = np.exp(tracks.log_size) / 2
+        outside = (tracks.centre + half <= 0) | (tracks.centre - half >= self.image_size)
+        return outside.any(axis=1)
 
     def _correct(self, rows, detections, innovation_variance, stamp):
         """Update the tracks `rows` (increasing) with their detections and innovation variances."""

@@ -139,6 +139,26 @@ def test_faces_crossing_behind_a_pillar_keep_their_ids():
     assert seen_at(ids[-1]) == ['2', '1']   # Bob out on the left
 
 
+@pytest.mark.parametrize('image_size', [None, (640, 480)])
+def test_a_face_that_left_the_image_does_not_take_one_appearing_inside(image_size):
+    # Alice walks out on the right; 0.5 s later (within max_age) Bob comes out from behind a
+    # cover further left, too covered for a look at first. Alice's coasting track reaches him
+    # on motion alone, but its predicted box is out of the image: only with the image size
+    # does Bob get his own id; Alice coming back gets hers by appearance.
+    rng = np.random.default_rng(0)
+    alice, bob = person(1), person(2)
+    tracker = CentroidTracker(image_size=image_size)
+    run(tracker, walk(alice, 480, 15, 10), rng)  # last seen at x = 615, 150 px/s
+    run(tracker, [[]] * 4, rng, start=1.0)
+    bob_frames = [[(560 - 5 * k, 210, None if k < 3 else bob, 'face')] for k in range(25)]
+    for k in range(10):
+        bob_frames[15 + k].append((640 - 10 * k, 200, alice, 'face'))
+    last = run(tracker, bob_frames, rng, start=1.4)[-1]
+    ids = [track.id for track in sorted(last.values(), key=lambda track: track.box[0])]
+    # Without the image size Bob takes Alice's id and Alice comes back under a new one.
+    assert ids == (['1', '2'] if image_size is None else ['2', '1'])
+
+
 def test_appearance_never_overrides_the_label():
     rng = np.random.default_rng(0)
     alice = person(1)
@@ -183,17 +203,20 @@ def test_appearances_validated():
         tracker.update([box(0, 0)], [0.9], ['face'], 0.1, np.ones((1, 5)))
     with pytest.raises(ValueError, match='reid_timeout'):
         CentroidTracker(reid_timeout=-1.0)
+    with pytest.raises(ValueError, match='image_size'):
+        CentroidTracker(image_size=(640, 0))
 
 
 @functools.lru_cache(maxsize=None)
 def scores(name, fps):
-    """Return the MOT scores of greedy, ours (no appearance) and reid on a scenario."""
+    """Return the MOT scores of greedy, ours (no appearance) and reid (and image size)."""
     scenario = scenarios.generate(name, fps)
     gt = scenarios.ground_truth_rows(scenario)
     return {'greedy': evaluate(gt, scenarios.track_rows(GreedyCentroidTracker(), scenario)),
             'ours': evaluate(gt, scenarios.track_rows(CentroidTracker(), scenario)),
-            'reid': evaluate(gt, scenarios.track_rows(CentroidTracker(), scenario,
-                                                      scenarios.appearances(scenario)))}
+            'reid': evaluate(gt, scenarios.track_rows(
+                CentroidTracker(image_size=scenario.image_size), scenario,
+                scenarios.appearances(scenario)))}
 
 
 @pytest.mark.parametrize('name', scenarios.SCENARIOS)
@@ -216,5 +239,5 @@ def test_walk_behind_fewer_switches_than_without_appearance(fps):
     result = scores('walk_behind', fps)
     assert result['reid']['id_switches'] < result['ours']['id_switches']
     assert result['reid']['idf1'] > result['ours']['idf1'] + 0.1
-    if fps == 30:  # the target of issue 14, met at 30 FPS only (docs/tracking.md)
-        assert result['reid']['id_switches'] * 5 <= result['greedy']['id_switches']
+    # The target of issue 14; at 7 FPS met only since tracks that leave the image are lost.
+    assert result['reid']['id_switches'] * 5 <= result['greedy']['id_switches']
