@@ -95,7 +95,8 @@ def main():
         import ray
         started = time.perf_counter()
         ray.init(address='local', num_cpus=args.workers, include_dashboard=False,
-                 logging_level=logging.ERROR, log_to_driver=False)
+                 logging_level=logging.ERROR, log_to_driver=False,
+                 _system_config={'worker_niceness': 0})  # as fleet starts a local Ray
         ray_start = time.perf_counter() - started
         try:
             results, on_ray, ray_first = timed_run(bags, folder / 'ray', args.workers, options)

@@ -211,8 +211,11 @@ def _run_on_ray(worker_class, kwargs, results, workers, address, delivery):
 
     started_here = not ray.is_initialized()
     if started_here:
+        # A local Ray's workers run at this command's priority (Ray's default, nice 15, left
+        # them the CPU other work did not want: slower than one process on a busy machine).
         ray.init(address=address or 'local', num_cpus=None if address else workers,
-                 include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+                 include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False,
+                 **({} if address else {'_system_config': {'worker_niceness': 0}}))
     actors = {}
     try:
         if workers is None:
