@@ -70,7 +70,8 @@ demo: venv
 	$(PY) -m face_detector_ros.demo --output out/demo
 
 # Figures for docs/ and README.md; each script prints ratios against a baseline run beside it.
-BENCHMARKS := bench_real_faces bench_detector bench_decoders bench_tracking bench_pipeline bench_export
+BENCHMARKS := bench_real_faces bench_detector bench_decoders bench_tracking bench_pipeline bench_export \
+	bench_fleet
 bench: venv
 	mkdir -p out/bench
 	for name in $(BENCHMARKS); do \
