@@ -318,6 +318,9 @@ def test_record_keeps_the_bag_through_a_burst_of_sigints(ros_node, tmp_path):
         while recorder.process.poll() is None and time.monotonic() < deadline:
             recorder.process.send_signal(signal.SIGINT)
             time.sleep(0.002)
+        # Said on failure: once a CI run found no bag, with nothing to tell why.
+        assert recorder.process.poll() is not None, 'still recording after 10 s of SIGINTs'
+    assert out.exists(), f'exit {recorder.process.returncode}:\n{recorder.output()}'
     messages, _ = read_bag(out)
     assert [deserialize_message(data, String).data for _, data in messages['/chatter']] == [
         str(index) for index in range(20)]

@@ -74,12 +74,13 @@ def test_one_process_pipeline(sample, tmp_path, ros_node):
     tracks = []
     node.create_subscription(Detection2DArray, 'tracks', tracks.append,
                              qos_profile('reliable', 50))
-    # The camera starts once the detector and this test (our image_raw probe) are matched.
+    # The camera starts once the detector, the tracker (re-identification takes the images) and
+    # this test (our image_raw probe) are matched.
     image_stamps = []
     node.create_subscription(Image, 'image_raw', lambda msg: image_stamps.append(
         (msg.header.stamp.sec, msg.header.stamp.nanosec)), qos_profile('reliable', 50))
     args = [executable('face-detector-pipeline'), '--ros-args', '-p',
-            f'camera:source:={sample}', '-p', 'camera:wait_for_subscribers:=2', '-p',
+            f'camera:source:={sample}', '-p', 'camera:wait_for_subscribers:=3', '-p',
             'camera:fps:=10.0', '-p',
             'camera:width:=0', '-p', 'camera:height:=0']
     with NodeProcess(args, tmp_path / 'pipeline.log') as pipeline:
