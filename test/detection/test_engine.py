@@ -82,8 +82,8 @@ def test_no_profile_finds_a_face_in_the_negatives(engines):
 
 def test_the_trained_ssd_finds_the_photo_faces():
     # Trained on WIDER's boxes made square (the article's filter), its boxes are larger than
-    # these tight ones: IoU 0.50 and 0.76. It also scores skimage's coffee cup and cat as faces
-    # (0.81, 0.95): 604 training photos, none without a face (docs/training.md).
+    # these tight ones. It also scores skimage's coffee cup and cat as faces (0.52, 0.94 at
+    # 384x384): 604 training photos, none without a face (docs/training.md).
     engine = InferenceEngine('mobilenet_ssd_wider', threads=1)
     for name, box in FACES.items():
         found = engine.detect(photo(name))
