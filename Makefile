@@ -33,7 +33,7 @@ $(STAMPS)/requirements: dev/requirements.txt | $(PY)
 DEV_PACKAGES := vision_msgs hri_msgs tf2_msgs
 .SECONDEXPANSION:
 $(addprefix $(STAMPS)/,$(DEV_PACKAGES)): $(STAMPS)/%: $$(wildcard dev/$$*/msg/*.msg) \
-		dev/$$*/CMakeLists.txt dev/$$*/package.xml | $(STAMPS)/requirements
+		dev/$$*/CMakeLists.txt dev/$$*/package.xml dev/pypi_wheels.cmake | $(STAMPS)/requirements
 	@if $(PY) -c 'import $*.msg' 2>/dev/null && [ ! -f $(VENV)/share/$*/dev-build ]; then \
 		echo '$* found in the environment: not building it'; \
 	else \

@@ -13,6 +13,7 @@ Nothing here imports rclpy.
 
 from __future__ import annotations
 
+import argparse
 import collections
 import dataclasses
 import glob
@@ -276,6 +277,32 @@ def _run_on_ray(worker_class, kwargs, results, workers, address, delivery):
             ray.kill(actor.handle)
         if started_here:
             ray.shutdown()
+
+
+def add_arguments(parser, inputs, shared):
+    """
+    Add --from-list, --workers and --ray-address to a tool's argument parser.
+
+    `inputs` names what a list holds ('bags', 'files'); `shared` what every node of a cluster
+    must see ('the bags and OUT').
+    """
+    parser.add_argument('--from-list', metavar='LIST.txt',
+                        help=f'also the {inputs} listed in this file, one path a line '
+                        '(relative to its folder)')
+    parser.add_argument('--workers', type=_worker_count, metavar='N',
+                        help='worker processes, each loading the engine once, on a local Ray '
+                        "when N > 1 (default: 1, this process; with --ray-address the cluster's "
+                        'CPUs)')
+    parser.add_argument('--ray-address', metavar='ADDRESS',
+                        help=f'run on this Ray cluster (its CPUs unless --workers); {shared} '
+                        'must be on storage every node sees')
+
+
+def _worker_count(text):
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f'{count} must be at least 1')
+    return count
 
 
 def expand_inputs(paths, list_file=None):

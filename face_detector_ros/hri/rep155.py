@@ -14,11 +14,12 @@ on /humans/faces/... Conventions of REP 155 and hri_msgs 2.3:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+import dataclasses
 import math
 import re
 
 import cv2
-from face_detector_ros.evaluation.mot import iou_matrix
+from face_detector_ros.evaluation.detection_metrics import box_iou
 import numpy as np
 
 FACE_ID_PREFIX = 'f'
@@ -43,6 +44,42 @@ def face_id(track_id: str) -> str | None:
     if not isinstance(track_id, str) or not _TRACK_ID.fullmatch(track_id):
         return None
     return FACE_ID_PREFIX + track_id
+
+
+@dataclasses.dataclass(frozen=True)
+class Face:
+    """A track that can be published as a REP 155 face."""
+
+    id: str  # noqa: A003 (the REP's word)
+    index: int    # its row in the tracks
+    box: tuple    # x1, y1, x2, y2 in pixels
+    roi: tuple    # normalized_roi of the box
+    score: float  # in [0, 1]
+
+
+def select_faces(boxes: np.ndarray, scores: Sequence[float], track_ids: Sequence[str],
+                 width: int, height: int) -> tuple[list, list]:
+    """
+    Return (faces, skipped) of one image's tracks: the Faces, and (kind, message) for the rest.
+
+    A track is skipped when its id cannot be a face id (kind 'id') or its box has no area
+    inside the width x height image (kind 'box').
+    """
+    faces, skipped = [], []
+    for index, (box, score, track_id) in enumerate(zip(boxes, scores, track_ids)):
+        face = face_id(track_id)
+        if face is None:
+            skipped.append(('id', f'skipped a track with id {track_id!r}: a REP 155 id must be '
+                            'letters, digits and single underscores'))
+            continue
+        box = tuple(float(value) for value in box)
+        roi = normalized_roi(box, width, height)
+        if roi is None:
+            skipped.append(('box', f'skipped face {face}: its box {list(box)} has no area '
+                            f'inside the {width}x{height} image'))
+            continue
+        faces.append(Face(face, index, box, roi, min(max(float(score), 0.0), 1.0)))
+    return faces, skipped
 
 
 def normalized_roi(box: Sequence[float], width: int, height: int) -> tuple | None:
@@ -118,6 +155,23 @@ def landmark_points(points: np.ndarray, indices: Sequence, confidence: float, wi
     return landmarks
 
 
+def face_landmarks(face_boxes: np.ndarray, keypoint_boxes: np.ndarray, points: np.ndarray,
+                   names: Sequence[str], scores: Sequence[float], width: int,
+                   height: int) -> tuple[list, list]:
+    """
+    Return (landmarks, unknown): per face box its (70, 3) landmarks or None, and the names.
+
+    The detector's faces (`keypoint_boxes`, their `points` (N, K, 2) named `names`, `scores`)
+    are matched to the face boxes by IoU (match_keypoints); `unknown` are the names with no
+    REP 155 landmark, left out.
+    """
+    indices, unknown = landmark_indices(names)
+    matches = match_keypoints(face_boxes, keypoint_boxes)
+    return [None if match < 0 else landmark_points(points[match], indices, scores[match],
+                                                   width, height)
+            for match in matches], unknown
+
+
 def match_keypoints(track_boxes: np.ndarray, keypoint_boxes: np.ndarray,
                     min_iou: float = 0.5) -> np.ndarray:
     """
@@ -130,13 +184,9 @@ def match_keypoints(track_boxes: np.ndarray, keypoint_boxes: np.ndarray,
     keypoint_boxes = np.asarray(keypoint_boxes, dtype=np.float64).reshape(-1, 4)
     if not len(track_boxes) or not len(keypoint_boxes):
         return np.full(len(track_boxes), -1)
-    overlap = np.nan_to_num(iou_matrix(_ltwh(track_boxes), _ltwh(keypoint_boxes)), nan=0.0)
+    overlap = np.nan_to_num(box_iou(track_boxes, keypoint_boxes), nan=0.0)
     best = overlap.argmax(axis=1)
     return np.where(overlap[np.arange(len(best)), best] >= min_iou, best, -1)
-
-
-def _ltwh(boxes):
-    return np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
 
 
 def face_frame_rotation(position: Sequence[float]) -> tuple | None:

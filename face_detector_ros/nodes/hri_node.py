@@ -23,7 +23,7 @@ from face_detector_ros.ros.common import (
 from face_detector_ros.ros.images import ImageConversionError, numpy_to_image, to_bgr8
 from face_detector_ros.ros.messages import detection_array_to_boxes, keypoint_array_to_points
 from face_detector_ros.ros.stamps import stamp_key
-from face_detector_ros.tracking.stamp_matcher import StampMatcher
+from face_detector_ros.tracking.stamp_matcher import StampBuffer, StampMatcher
 from geometry_msgs.msg import TransformStamped
 from hri_msgs.msg import (
     FacialLandmarks,
@@ -64,7 +64,7 @@ class HriNode(Node):
         self.skipped = collections.Counter()  # why faces or frames were skipped, for the logs
         self.warned_at = {}  # kind -> time of its last warning
         self.matcher = StampMatcher(self.params['buffer'])
-        self.keypoints = collections.OrderedDict()  # stamp key -> keypoints Detection2DArray
+        self.keypoints = StampBuffer(self.params['buffer'])  # keypoints Detection2DArrays
         reliable = qos_profile('reliable', 10)
         self.tracked_pub = self.create_publisher(IdsList, '/humans/faces/tracked', reliable)
         self.tf_pub = self.create_publisher(TFMessage, '/tf', TF_QOS)
@@ -85,9 +85,7 @@ class HriNode(Node):
         self.destroy_timer(self.image_timer)
 
     def on_keypoints(self, msg):
-        self.keypoints[stamp_key(msg.header)] = msg
-        while len(self.keypoints) > self.params['buffer']:
-            self.keypoints.popitem(last=False)
+        self.keypoints.add(stamp_key(msg.header), msg)
 
     def on_tracks(self, msg):
         for image, tracks in self.matcher.add_tracks(stamp_key(msg.header), msg):
@@ -115,42 +113,31 @@ class HriNode(Node):
             return
         height, width = image.shape[:2]
         boxes, scores, _, track_ids = detection_array_to_boxes(tracks_msg)
-        faces = []  # (face id, box, roi, score, detection)
-        for box, score, track_id, detection in zip(boxes, scores, track_ids,
-                                                   tracks_msg.detections):
-            face_id = rep155.face_id(track_id)
-            if face_id is None:
-                self.warn('id', f'skipped a track with id {track_id!r}: a REP 155 id must be '
-                          'letters, digits and single underscores')
-                continue
-            roi = rep155.normalized_roi(box, width, height)
-            if roi is None:
-                self.warn('box', f'skipped face {face_id}: its box {box.tolist()} has no area '
-                          f'inside the {width}x{height} image')
-                continue
-            faces.append((face_id, box, roi, float(score), detection))
-        appeared, lost = self.faces.update(face[0] for face in faces)
+        faces, skipped = rep155.select_faces(boxes, scores, track_ids, width, height)
+        for kind, message in skipped:
+            self.warn(kind, message)
+        appeared, lost = self.faces.update(face.id for face in faces)
         for face_id in lost:
             for publisher in self.face_publishers.pop(face_id).values():
                 self.destroy_publisher(publisher)
         for face_id in appeared:
             self.face_publishers[face_id] = self.make_face_publishers(face_id)
-        self.tracked_pub.publish(IdsList(header=tracks_msg.header, ids=self.faces.ids))
-        points = self.keypoints_for(tracks_msg.header, [face[1] for face in faces], width, height)
+        header = tracks_msg.header
+        self.tracked_pub.publish(IdsList(header=header, ids=self.faces.ids))
         transforms = []
-        for (face_id, box, roi, score, detection), landmarks in zip(faces, points):
-            publishers = self.face_publishers[face_id]
+        for face, landmarks in zip(faces, self.landmarks(header, faces, width, height)):
+            publishers = self.face_publishers[face.id]
+            xmin, ymin, xmax, ymax = face.roi
             publishers['roi'].publish(NormalizedRegionOfInterest2D(
-                header=tracks_msg.header, xmin=roi[0], ymin=roi[1], xmax=roi[2], ymax=roi[3],
-                c=min(max(score, 0.0), 1.0)))
-            crop = rep155.crop_face(image, box, *self.crop_size)
-            publishers['cropped'].publish(numpy_to_image(crop, 'bgr8', header=tracks_msg.header))
+                header=header, xmin=xmin, ymin=ymin, xmax=xmax, ymax=ymax, c=face.score))
+            crop = rep155.crop_face(image, face.box, *self.crop_size)
+            publishers['cropped'].publish(numpy_to_image(crop, 'bgr8', header=header))
             if landmarks is not None:
                 publishers['landmarks'].publish(FacialLandmarks(
-                    header=tracks_msg.header, height=height, width=width,
+                    header=header, height=height, width=width,
                     landmarks=[NormalizedPointOfInterest2D(x=float(x), y=float(y), c=float(c))
                                for x, y, c in landmarks]))
-            transform = self.face_transform(tracks_msg.header, face_id, detection)
+            transform = self.face_transform(header, face.id, tracks_msg.detections[face.index])
             if transform is not None:
                 transforms.append(transform)
         if transforms:
@@ -165,19 +152,19 @@ class HriNode(Node):
                 'landmarks': self.create_publisher(FacialLandmarks, prefix + 'landmarks',
                                                    qos_profile('reliable', 10))}
 
-    def keypoints_for(self, header, boxes, width, height):
+    def landmarks(self, header, faces, width, height):
         """Return per face its (70, 3) landmarks from the detector's keypoints, or None."""
         msg = self.keypoints.get(stamp_key(header))
-        if msg is None or not boxes:
-            return [None] * len(boxes)
+        if msg is None or not faces:
+            return [None] * len(faces)
         keypoint_boxes, points, names, scores = keypoint_array_to_points(msg)
-        indices, unknown = rep155.landmark_indices(names)
+        landmarks, unknown = rep155.face_landmarks(np.array([face.box for face in faces]),
+                                                   keypoint_boxes, points, names, scores,
+                                                   width, height)
         if unknown:
             self.warn('layout', f'keypoints {", ".join(unknown)} have no REP 155 landmark: '
                       'left out (known: ' + ', '.join(rep155.LANDMARK_INDICES) + ')')
-        matches = rep155.match_keypoints(np.array(boxes), keypoint_boxes)
-        return [None if match < 0 else rep155.landmark_points(
-            points[match], indices, scores[match], width, height) for match in matches]
+        return landmarks
 
     def face_transform(self, header, face_id, detection):
         """Return the face_<id> frame where the tracker located the face, or None."""

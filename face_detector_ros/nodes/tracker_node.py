@@ -1,6 +1,5 @@
 """tracker_node: stable face identities, bearing and range, and an overlay image for rviz."""
 
-import collections
 import time
 
 from face_detector_ros.detection.drawing import draw_tracks
@@ -23,7 +22,7 @@ from face_detector_ros.ros.messages import (
 from face_detector_ros.ros.stamps import stamp_key, stamp_to_seconds
 from face_detector_ros.tracking.appearance import bad_boxes, face_descriptors
 from face_detector_ros.tracking.face_geometry import CameraModel, locate_faces, UncalibratedCamera
-from face_detector_ros.tracking.stamp_matcher import StampMatcher
+from face_detector_ros.tracking.stamp_matcher import StampBuffer, StampMatcher
 from face_detector_ros.tracking.tracker import CentroidTracker, first_track_id, MAX_TRACK_ID
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.node import Node
@@ -76,7 +75,7 @@ class TrackerNode(Node):
         self.camera_warned = False
         self.matcher = StampMatcher(self.params['overlay_buffer'])
         self.reid = self.params['reid_timeout'] > 0
-        self.images = collections.OrderedDict()  # stamp key -> Image, for appearances
+        self.images = StampBuffer(REID_IMAGES)  # stamp key -> Image, for appearances
         self.overlay_wanted = False
         self.bad_boxes = 0  # boxes with no area or wholly outside their image
         reliable = qos_profile('reliable', 10)
@@ -174,9 +173,7 @@ class TrackerNode(Node):
 
     def on_image(self, msg):
         if self.reid:
-            self.images[stamp_key(msg.header)] = msg
-            while len(self.images) > REID_IMAGES:
-                self.images.popitem(last=False)
+            self.images.add(stamp_key(msg.header), msg)
         # Asked on each message, not by the timer: with re-id on, images come before the timer
         # has seen a new overlay subscriber.
         if self.overlay_pub.get_subscription_count() > 0:

@@ -122,16 +122,7 @@ def parse_args(argv):
                          help='rosbag2 directory or .mcap / .db3 file; or folders, globs')
     process.add_argument('output', metavar='OUT',
                          help='new rosbag2 directory (several inputs: the folder of the bags)')
-    process.add_argument('--from-list', metavar='LIST.txt',
-                         help='also process the bags listed in this file, one path a line '
-                         '(relative to its folder)')
-    process.add_argument('--workers', type=int, metavar='N',
-                         help='worker processes, each loading the engine once, on a local Ray '
-                         'when N > 1 (default: 1, this process; with --ray-address the '
-                         "cluster's CPUs)")
-    process.add_argument('--ray-address', metavar='ADDRESS',
-                         help='run on this Ray cluster (its CPUs unless --workers); the bags '
-                         'and OUT must be on storage every node sees')
+    fleet.add_arguments(process, 'bags', 'the bags and OUT')
     process.add_argument('--image-topic', help='image topic (default: the only Image or '
                          'CompressedImage topic of the bag)')
     process.add_argument('--params-file', help='node parameters YAML (default: the installed '
@@ -155,8 +146,6 @@ def parse_args(argv):
         parser.error('--pace-timeout must be positive')
     if args.command == 'play' and args.paced_topic and not args.pace_on:
         parser.error('--paced-topic needs --pace-on')
-    if args.command == 'process' and args.workers is not None and args.workers < 1:
-        parser.error(f'--workers {args.workers} must be at least 1')
     if args.command == 'record':
         # --duration 0 recorded for ever and -5 stopped at once.
         if args.duration is not None and not 0 < args.duration < float('inf'):

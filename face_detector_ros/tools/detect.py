@@ -145,9 +145,6 @@ def main(argv=None):
                     'is the same, in the same order.')
     parser.add_argument('paths', nargs='*', metavar='PATH',
                         help='image, folder or video; quoted globs are expanded here')
-    parser.add_argument('--from-list', metavar='LIST.txt',
-                        help='also the files listed here, one path a line (relative to its '
-                        'folder)')
     parser.add_argument('--model', default=DEFAULT_MODEL,
                         help=f'shipped model name, model card .yaml or model file with a card '
                              f'beside it (default {DEFAULT_MODEL}; see --list-models)')
@@ -163,13 +160,7 @@ def main(argv=None):
     parser.add_argument('--json', action='store_true', help='print JSON lines')
     parser.add_argument('--output-dir', type=Path,
                         help='write annotated images here (new or empty folder)')
-    parser.add_argument('--workers', type=int, metavar='N',
-                        help='worker processes, each loading the engine once, on a local Ray '
-                        "when N > 1 (default: 1, this process; with --ray-address the cluster's "
-                        'CPUs)')
-    parser.add_argument('--ray-address', metavar='ADDRESS',
-                        help='run on this Ray cluster (its CPUs unless --workers); the files '
-                        'and --output-dir must be on storage every node sees')
+    fleet.add_arguments(parser, 'files', 'the files and --output-dir')
     parser.add_argument('--list-models', action='store_true',
                         help='print the shipped model names and exit')
     args = parser.parse_args(argv)
@@ -184,8 +175,6 @@ def main(argv=None):
         raise cli.CliError(f'--threshold must be in [0, 1], got {args.threshold}')
     if not 0 <= args.width <= 20000:
         raise cli.CliError(f'--width must be in [0, 20000] px, got {args.width}')
-    if args.workers is not None and args.workers < 1:
-        raise cli.CliError(f'--workers must be at least 1, got {args.workers}')
     try:
         files = media_files(fleet.expand_inputs(args.paths, args.from_list))
     except fleet.FleetError as error:

@@ -6,6 +6,35 @@ import collections
 from collections.abc import Hashable
 
 
+class StampBuffer:
+    """The values of the last `capacity` stamp keys; adding one more drops the oldest."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._values = collections.OrderedDict()
+
+    def add(self, key: Hashable, value: object) -> None:
+        """Store `value` under `key`, dropping the oldest keys beyond the capacity."""
+        self._values[key] = value
+        while len(self._values) > self.capacity:
+            self._values.popitem(last=False)
+
+    def get(self, key: Hashable) -> object:
+        """Return the value of `key`, or None."""
+        return self._values.get(key)
+
+    def pop(self, key: Hashable) -> object:
+        """Remove and return the value of `key`, or None."""
+        return self._values.pop(key, None)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._values
+
+    def clear(self) -> None:
+        """Forget every value."""
+        self._values.clear()
+
+
 class StampMatcher:
     """
     Keeps the last `capacity` images and track lists; yields each pair once both arrived.
@@ -15,9 +44,8 @@ class StampMatcher:
     """
 
     def __init__(self, capacity: int = 30) -> None:
-        self.capacity = capacity
-        self.images = collections.OrderedDict()
-        self.tracks = collections.OrderedDict()
+        self.images = StampBuffer(capacity)
+        self.tracks = StampBuffer(capacity)
 
     def add_image(self, key: Hashable, image: object) -> list[tuple[object, object]]:
         """Store an image; return [(image, tracks)] if its tracks were waiting."""
@@ -36,7 +64,5 @@ class StampMatcher:
         if key in other:
             match = other.pop(key)
             return [(value, match) if image_first else (match, value)]
-        own[key] = value
-        while len(own) > self.capacity:
-            own.popitem(last=False)
+        own.add(key, value)
         return []

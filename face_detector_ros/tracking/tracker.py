@@ -433,9 +433,7 @@ class CentroidTracker:
         new = np.array([row for row, track_id in enumerate(self._ids) if track_id == _NEW])
         # Candidates: removed tracks (self._lost) and confirmed tracks not detected this time.
         coasting = tracks.confirmed & (tracks.seen < stamp)
-        candidates = self._lost.concatenate(_Lost(
-            list(itertools.compress(self._ids, coasting)), tracks.label[coasting],
-            tracks.appearance[coasting], tracks.seen[coasting], tracks.born[coasting]))
+        candidates = self._lost.concatenate(_Lost.of(tracks, self._ids, coasting))
         matches = [None] * len(new)
         if self.reid_timeout and self._dimension and len(candidates.seen):
             matches = self._reidentify(new, candidates)
@@ -481,10 +479,7 @@ class CentroidTracker:
         tracks = self._tracks
         removed = removed & tracks.confirmed & np.isfinite(tracks.appearance[:, 0])
         if removed.any():
-            self._lost = self._lost.concatenate(_Lost(
-                ids=list(itertools.compress(self._ids, removed)), label=tracks.label[removed],
-                appearance=tracks.appearance[removed], seen=tracks.seen[removed],
-                born=tracks.born[removed]))
+            self._lost = self._lost.concatenate(_Lost.of(tracks, self._ids, removed))
 
     def _spawn(self, detections, stamp):
         """Start a tentative track (confirmed when `min_hits` is 1) on each detection."""
@@ -627,6 +622,12 @@ class _Lost:
         """Return no lost tracks."""
         return cls([], np.empty(0, dtype=int), np.empty((0, dimension)), np.empty(0),
                    np.empty(0))
+
+    @classmethod
+    def of(cls, tracks, ids, mask):
+        """Return the tracks (_Tracks, with their `ids`) where `mask` is true, as lost tracks."""
+        return cls(list(itertools.compress(ids, mask)), tracks.label[mask],
+                   tracks.appearance[mask], tracks.seen[mask], tracks.born[mask])
 
     def take(self, keep):
         """Return the lost tracks where `keep` (a boolean mask) is true."""

@@ -149,3 +149,26 @@ def test_a_face_set_says_which_faces_appeared_and_which_were_lost():
     assert faces.update(['f2', 'f3', 'f3']) == (['f3'], ['f1'])
     assert faces.ids == ['f2', 'f3']
     assert faces.update([]) == ([], ['f2', 'f3'])
+
+
+def test_faces_are_selected_from_tracks_and_the_rest_said_why():
+    boxes = np.array([(100, 100, 160, 170), (200, 100, 260, 170), (300, 100, 300, 170),
+                      (700, 100, 760, 170), (np.nan, 1, 5, 5), (600, 400, 700, 500)], float)
+    faces, skipped = rep155.select_faces(boxes, [0.9, 0.8, 0.7, 0.6, 0.5, 1.3],
+                                         ['7', 'a/b', '8', '9', '10', '11'], 640, 480)
+    assert [(face.id, face.index) for face in faces] == [('f7', 0), ('f11', 5)]
+    assert faces[0].roi == (100 / 640, 100 / 480, 160 / 640, 170 / 480)
+    assert faces[1].roi == (600 / 640, 400 / 480, 1.0, 1.0) and faces[1].score == 1.0
+    assert [kind for kind, _ in skipped] == ['id', 'box', 'box', 'box']
+    assert "id 'a/b'" in skipped[0][1] and 'skipped face f8: its box' in skipped[1][1]
+
+
+def test_landmarks_go_to_the_faces_their_keypoints_belong_to():
+    names = ['right_eye', 'left_eye', 'chin_dimple']
+    points = np.array([[[110, 120], [140, 120], [125, 160]]], float)
+    face_boxes = np.array([(500, 300, 540, 340), (101, 99, 161, 171)], float)
+    landmarks, unknown = rep155.face_landmarks(face_boxes, np.array([(100, 100, 160, 170.0)]),
+                                               points, names, [0.8], 640, 480)
+    assert landmarks[0] is None and unknown == ['chin_dimple']
+    assert np.flatnonzero(landmarks[1][:, 2]).tolist() == [68, 69]
+    assert np.allclose(landmarks[1][68], (110 / 640, 120 / 480, 0.8))
