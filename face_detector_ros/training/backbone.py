@@ -45,7 +45,7 @@ def read_body(path):
             slopes.update(attribute.f for attribute in node.attribute if attribute.name == 'alpha')
         if node.op_type != 'Conv':
             continue
-        weight, bias = (_constant(name, constants, producers) for name in node.input[1:3])
+        weight, bias = (onnx_constant(name, constants, producers) for name in node.input[1:3])
         attributes = {attribute.name: attribute for attribute in node.attribute}
         groups = attributes['group'].i if 'group' in attributes else 1
         stride = tuple(attributes['strides'].ints) if 'strides' in attributes else (1, 1)
@@ -62,7 +62,7 @@ def read_body(path):
     return convolutions, round(float(slopes.pop()), 6) if slopes else 0.0
 
 
-def _constant(name, constants, producers):
+def onnx_constant(name, constants, producers):
     """Return the initializer `name`, followed through Identity nodes; None if there is none."""
     while name not in constants and name in producers and producers[name].op_type == 'Identity':
         name = producers[name].input[0]
