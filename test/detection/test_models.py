@@ -26,7 +26,8 @@ CONVERTED = {'face_detection_short_range.xml', 'face_detection_short_range.bin'}
     for suffix in ('xml', 'bin')}
 # Trained here by face-train from the RetinaFace body (docs/training.md).
 TRAINED = {f'{name}.{suffix}' for name in ('mobilenet_ssd_wider', 'face_mask_ssd',
-                                           'face_mask_classifier') for suffix in ('xml', 'bin')}
+                                           'face_mask_classifier', 'face_mask_retinaface_640x480')
+           for suffix in ('xml', 'bin')}
 
 
 def test_shipped_model_files_match_sha256sums_and_the_published_files():
