@@ -97,8 +97,10 @@ def parse_args(argv):
 
 
 def normalised_priors(width, height):
-    """Return the RetinaFace priors (cx, cy, w, h) as fractions of the input size."""
-    priors = retinaface_priors(width, height, (8, 16, 32), ((16, 32), (64, 128), (256, 512)))
+    """Return the card's RetinaFace priors (cx, cy, w, h) as fractions of the input size."""
+    card = base_card(width, height)
+    priors = retinaface_priors(width, height, tuple(card['strides']),
+                               tuple(tuple(sizes) for sizes in card['min_sizes']))
     return torch.from_numpy(priors / np.float32([width, height, width, height]))
 
 
