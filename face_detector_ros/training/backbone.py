@@ -26,26 +26,43 @@ class BackboneError(ValueError):
     """The ONNX file cannot start this model's body; the message says why."""
 
 
-def read_body(path):
-    """Return the body's convolutions [(weight, bias, groups, stride)] and its LeakyReLU slope."""
+def read_graph(path, error=BackboneError):
+    """
+    Return the ONNX file's nodes and a function giving the constant behind an input name.
+
+    The function follows Identity nodes to the initializer and returns None where there is no
+    constant. A file that is not ONNX raises `error`.
+    """
     from google.protobuf.message import DecodeError
     import onnx
     from onnx import numpy_helper
 
-    path = Path(path)
     try:
         graph = onnx.load(str(path)).graph
-    except (OSError, DecodeError) as error:
-        raise BackboneError(f'{path}: cannot read it as ONNX ({error})') from None
+    except (OSError, DecodeError) as reason:
+        raise error(f'{path}: cannot read it as ONNX ({reason})') from None
     constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
     producers = {node.output[0]: node for node in graph.node if node.output}
+
+    def constant(name):
+        while (name not in constants and name in producers
+               and producers[name].op_type == 'Identity'):
+            name = producers[name].input[0]
+        return constants.get(name)
+    return list(graph.node), constant
+
+
+def read_body(path):
+    """Return the body's convolutions [(weight, bias, groups, stride)] and its LeakyReLU slope."""
+    path = Path(path)
+    nodes, constant = read_graph(path)
     convolutions, slopes = [], set()
-    for node in graph.node:
+    for node in nodes:
         if node.op_type == 'LeakyRelu' and convolutions:
             slopes.update(attribute.f for attribute in node.attribute if attribute.name == 'alpha')
         if node.op_type != 'Conv':
             continue
-        weight, bias = (onnx_constant(name, constants, producers) for name in node.input[1:3])
+        weight, bias = (constant(name) for name in node.input[1:3])
         attributes = {attribute.name: attribute for attribute in node.attribute}
         groups = attributes['group'].i if 'group' in attributes else 1
         stride = tuple(attributes['strides'].ints) if 'strides' in attributes else (1, 1)
@@ -60,13 +77,6 @@ def read_body(path):
                             f'activation slopes {sorted(slopes)})')
     # float32 in the file: 0.10000000149 is the 0.1 it was trained with.
     return convolutions, round(float(slopes.pop()), 6) if slopes else 0.0
-
-
-def onnx_constant(name, constants, producers):
-    """Return the initializer `name`, followed through Identity nodes; None if there is none."""
-    while name not in constants and name in producers and producers[name].op_type == 'Identity':
-        name = producers[name].input[0]
-    return constants.get(name)
 
 
 def body_layers(model):

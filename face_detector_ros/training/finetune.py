@@ -9,10 +9,7 @@ stay usable. At the end the best weights (by AP on --test) are written as ONNX a
 """
 
 import argparse
-import contextlib
 import copy
-import csv
-import io
 import math
 from pathlib import Path
 import sys
@@ -30,8 +27,9 @@ from face_detector_ros.training.data import read_image, read_samples
 from face_detector_ros.training.loss import multibox_loss
 from face_detector_ros.training.matching import match
 from face_detector_ros.training.retinaface import (
-    export_onnx, load_onnx, OnnxError, PIXEL_MEAN, RetinaFace)
-from face_detector_ros.training.train import plot, reading_checkpoint, resolve_device
+    Deployed, export_onnx, load_onnx, OnnxError, PIXEL_MEAN, RetinaFace)
+from face_detector_ros.training.train import (
+    model_file, one_line, reading_checkpoint, resolve_device, warmup_cosine, write_log)
 import numpy as np
 import torch
 from torch.nn import functional
@@ -182,12 +180,12 @@ def evaluate_faces(model, samples, size):
     was_training = model.training
     model.eval()
     decoder = RetinaFaceDecoder(base_card(*size))
+    deployed = Deployed(model)
     truth, predictions = {}, {}
     for index, sample in enumerate(samples):
         image = read_image(sample.image_path)
         box = Letterbox(image.shape[1], image.shape[0], *size)
-        loc, logits, landmarks = model(to_tensor(box.apply(image)[0])[None])
-        outputs = [loc.numpy(), torch.softmax(logits, -1).numpy(), landmarks.numpy()]
+        outputs = [tensor.numpy() for tensor in deployed(to_tensor(box.apply(image)[0])[None])]
         found = box.to_source(decoder(outputs, EVAL_THRESHOLD, 0.4, 200))
         truth[index] = metrics.ImageTruth(sample.boxes, ['face'] * len(sample.boxes),
                                           sample.difficult)
@@ -214,12 +212,9 @@ class FineTuner:
         self.seconds = 0.0  # of training, over every resumed run
 
     def learning_rate(self):
-        """Return the learning rate: linear warm-up, then cosine decay to zero."""
-        step = self.iteration + 1
-        if step <= self.args.warmup:
-            return self.args.lr * step / self.args.warmup
-        progress = (step - self.args.warmup) / max(1, self.args.iterations - self.args.warmup)
-        return self.args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        """Return the learning rate of the next iteration."""
+        return warmup_cosine(self.iteration + 1, self.args.lr, self.args.warmup,
+                             self.args.iterations)
 
     def step(self, images, offsets, labels):
         """Run one optimisation step; return (box, class, landmark) losses as floats."""
@@ -266,22 +261,8 @@ class FineTuner:
 
     def write_log(self, output):
         """Rewrite the CSV log and the loss and AP plots."""
-        text = io.StringIO()
-        writer = csv.DictWriter(text, LOG_FIELDS, lineterminator='\n')
-        writer.writeheader()
-        writer.writerows(self.history)
-        with files.atomic_output_file(output / 'log.csv') as stream:
-            stream.write(text.getvalue())
-        plot(self.history, 'loss', 'training loss', output / 'loss.png')
-        plot(self.history, 'ap', 'face AP@0.5 on --test', output / 'ap.png')
-
-
-def init_path(name):
-    """Return the --init file: a path, else a file in the shipped models folder."""
-    for path in (Path(name), models_dir() / name):
-        if path.is_file():
-            return path
-    raise cli.CliError(f'--init {name}: no such file here or in {models_dir()}')
+        write_log(self.history, LOG_FIELDS, output,
+                  {'loss': 'training loss', 'ap': 'face AP@0.5 on --test'})
 
 
 def export(model, output, size, init, best_ap, iteration, minutes):
@@ -304,15 +285,6 @@ def export(model, output, size, init, best_ap, iteration, minutes):
         stream.write(yaml.safe_dump(card, sort_keys=False))
 
 
-@contextlib.contextmanager
-def reading_onnx():
-    """Turn an OnnxError into a one-line CliError."""
-    try:
-        yield
-    except OnnxError as error:
-        raise cli.CliError(error) from None
-
-
 @cli.console_main
 def main(argv=None):
     """Fine-tune, checkpointing; resume from OUTPUT/last.pt; export the best weights."""
@@ -325,8 +297,8 @@ def main(argv=None):
         train_samples, test_samples = read_samples(args.train), read_samples(args.test)
     except DatasetError as error:
         raise cli.CliError(error) from error
-    start = init_path(args.init)
-    with reading_onnx():
+    start = model_file(args.init, '--init')
+    with one_line(OnnxError):
         tuner = FineTuner(args, start, device)
     last = output / LAST
     if last.is_file():

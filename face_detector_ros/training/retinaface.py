@@ -11,7 +11,7 @@ fine-tuned and exported back to ONNX with the same inputs and outputs.
 
 from pathlib import Path
 
-from face_detector_ros.training.backbone import onnx_constant
+from face_detector_ros.training.backbone import read_graph
 import numpy as np
 import torch
 from torch import nn
@@ -143,24 +143,15 @@ class Deployed(nn.Module):
 
 def load_onnx(model, path):
     """Copy the convolutions of the RetinaFace ONNX file `path` into `model`, in graph order."""
-    from google.protobuf.message import DecodeError
-    import onnx
-    from onnx import numpy_helper
-
     path = Path(path)
-    try:
-        graph = onnx.load(str(path)).graph
-    except (OSError, DecodeError) as error:
-        raise OnnxError(f'{path}: cannot read it as ONNX ({error})') from None
-    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
-    producers = {node.output[0]: node for node in graph.node if node.output}
-    sources = [node for node in graph.node if node.op_type == 'Conv']
+    nodes, constant = read_graph(path, OnnxError)
+    sources = [node for node in nodes if node.op_type == 'Conv']
     targets = model.convolutions()
     if len(sources) != len(targets):
         raise OnnxError(f'{path}: {len(sources)} convolutions, RetinaFace-MobileNet0.25 has '
                         f'{len(targets)}')
     for number, (node, layer) in enumerate(zip(sources, targets), 1):
-        weight, bias = (onnx_constant(name, constants, producers) for name in node.input[1:3])
+        weight, bias = (constant(name) for name in node.input[1:3])
         if weight is None or bias is None or weight.shape != tuple(layer.weight.shape):
             shape = None if weight is None else weight.shape
             raise OnnxError(f'{path}: convolution {number} ({node.name}) has weight shape '

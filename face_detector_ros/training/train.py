@@ -99,12 +99,9 @@ class Trainer:
         self.output = Path(args.output)
 
     def learning_rate(self):
-        """Return the learning rate: linear warm-up, then cosine decay to zero."""
-        step = self.iteration + 1
-        if step <= self.args.warmup:
-            return self.args.lr * step / self.args.warmup
-        progress = (step - self.args.warmup) / max(1, self.args.iterations - self.args.warmup)
-        return self.args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        """Return the learning rate of the next iteration."""
+        return warmup_cosine(self.iteration + 1, self.args.lr, self.args.warmup,
+                             self.args.iterations)
 
     def step(self, images, offsets, labels):
         """Run one optimisation step; return (box loss, class loss) as floats."""
@@ -143,14 +140,28 @@ class Trainer:
 
     def write_log(self):
         """Rewrite the CSV log and the loss and mAP plots from the history."""
-        text = io.StringIO()
-        writer = csv.DictWriter(text, LOG_FIELDS, lineterminator='\n')
-        writer.writeheader()
-        writer.writerows(self.history)
-        with files.atomic_output_file(self.output / LOG) as stream:
-            stream.write(text.getvalue())
-        plot(self.history, 'loss', 'training loss', self.output / 'loss.png')
-        plot(self.history, 'map', 'test mAP@0.5', self.output / 'map.png')
+        write_log(self.history, LOG_FIELDS, self.output,
+                  {'loss': 'training loss', 'map': 'test mAP@0.5'})
+
+
+def warmup_cosine(step, peak, warmup, total):
+    """Return the learning rate of 1-based `step`: linear warm-up, then cosine decay to zero."""
+    if step <= warmup:
+        return peak * step / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def write_log(history, fields, folder, plots):
+    """Rewrite FOLDER/log.csv from the history, and COLUMN.png for each {column: title}."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fields, lineterminator='\n')
+    writer.writeheader()
+    writer.writerows(history)
+    with files.atomic_output_file(folder / LOG) as stream:
+        stream.write(text.getvalue())
+    for column, title in plots.items():
+        plot(history, column, title, folder / f'{column}.png')
 
 
 def plot(history, column, title, path):
@@ -162,7 +173,7 @@ def plot(history, column, title, path):
     points = [(row['iteration'], row[column]) for row in history if row.get(column) != '']
     figure, axes = pyplot.subplots(figsize=(6, 4))
     if points:
-        axes.plot(*zip(*points), marker='.' if column == 'map' else None)
+        axes.plot(*zip(*points), marker=None if column == 'loss' else '.')
     axes.set_xlabel('iteration')
     axes.set_title(title)
     axes.grid(alpha=0.3)
@@ -183,26 +194,26 @@ def reading_checkpoint(path):
         raise cli.CliError(f'{path} is not a usable face-train checkpoint: {reason}') from None
 
 
-def backbone_path(name):
-    """Return the --init-backbone file: a path, else a file in the shipped models folder."""
+def model_file(name, option):
+    """Return the file of `option`: a path, else a file in the shipped models folder."""
     for path in (Path(name), models_dir() / name):
         if path.is_file():
             return path
-    raise cli.CliError(f'--init-backbone {name}: no such file here or in {models_dir()}')
+    raise cli.CliError(f'{option} {name}: no such file here or in {models_dir()}')
 
 
 @contextlib.contextmanager
-def reading_backbone():
-    """Turn a BackboneError into a one-line CliError."""
+def one_line(*errors):
+    """Turn the given exception types (their message says what is wrong) into a CliError."""
     try:
         yield
-    except BackboneError as error:
+    except errors as error:
         raise cli.CliError(error) from None
 
 
 def read_backbone(path):
     """Return read_body(path), failures as one line."""
-    with reading_backbone():
+    with one_line(BackboneError):
         return read_body(path)
 
 
@@ -248,7 +259,8 @@ def main(argv=None):
         torch.manual_seed(args.seed)
         classes = (tuple(args.classes.split(',')) if args.classes
                    else default_class_names(args.train, train_samples))
-        backbone = backbone_path(args.init_backbone) if args.init_backbone else None
+        backbone = (model_file(args.init_backbone, '--init-backbone') if args.init_backbone
+                    else None)
         leaky = read_backbone(backbone)[1] if backbone else 0.0
         config = SSDConfig(args.input_size, classes or ('face',), args.width, leaky=leaky)
         args.classes = ','.join(config.class_names)
@@ -262,7 +274,7 @@ def main(argv=None):
     if resumed is None and backbone:
         plain = TrainingSet(train_samples, config, augmented=False)
         images = torch.stack([plain[index][0] for index in range(min(32, len(plain)))])
-        with reading_backbone():
+        with one_line(BackboneError):
             load_body(trainer.model, backbone, images.to(device))
         print(f'face-train: body from {backbone}, BatchNorm fitted on {len(images)} training '
               'images', file=sys.stderr)
