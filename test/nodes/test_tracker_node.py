@@ -8,7 +8,7 @@ from face_detector_ros.simulation.faces import background, face_crops, paste_fac
 from face_detector_ros.tracking.stamp_matcher import StampMatcher
 import numpy as np
 import pytest
-from ros_helpers import executable, NodeProcess, spin_until
+from ros_helpers import executable, handshake, NodeProcess, spin_until
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray, Detection3DArray
@@ -50,6 +50,19 @@ class Probe:
         self.image = node.create_publisher(Image, 'image', reliable)
         self.node = node
 
+    def connect(self, executor, images=False):
+        """Exchange empty frames with the tracker until it answers, then forget its answers."""
+        def send(header):
+            if images:
+                self.image.publish(numpy_to_image(np.zeros((48, 64, 3), np.uint8), 'bgr8',
+                                                  header=header))
+            self.detections.publish(boxes_to_detection_array(header, np.zeros((0, 4)), [], []))
+
+        connected = handshake(executor, send, self.overlays if images else self.tracks)
+        for received in (self.tracks, self.faces, self.overlays):
+            del received[:]
+        return connected
+
     def watch_overlay(self):
         self.node.create_subscription(Image, 'tracks_image', self.overlays.append,
                                       qos_profile('reliable', 50))
@@ -79,8 +92,7 @@ def test_ids_stable_headers_kept_and_range_estimated(tmp_path, ros_node):
     node, executor = ros_node
     probe = Probe(node)
     with tracker(tmp_path) as process:
-        assert spin_until(executor, lambda: probe.detections.get_subscription_count() > 0,
-                          timeout=20), process.output()
+        assert probe.connect(executor), process.output()
         headers = publish_sequence(probe, executor, 20, skip=(8,))
         spin_until(executor, lambda: len(probe.tracks) >= 20, timeout=10)
     assert len(probe.tracks) == 20, process.output()
@@ -109,8 +121,7 @@ def test_uncalibrated_camera_gives_tracks_without_pose(tmp_path, ros_node):
     node, executor = ros_node
     probe = Probe(node)
     with tracker(tmp_path) as process:
-        assert spin_until(executor, lambda: probe.detections.get_subscription_count() > 0,
-                          timeout=20)
+        assert probe.connect(executor), process.output()
         publish_sequence(probe, executor, 6, calibrated=False)
         spin_until(executor, lambda: len(probe.tracks) >= 6, timeout=10)
     assert len(probe.tracks[-1].detections) == 2
@@ -125,8 +136,7 @@ def test_nan_calibration_is_refused_with_one_warning_and_no_pose(tmp_path, ros_n
     broken = camera_info(True)
     broken.k[2], broken.d[1] = float('nan'), float('inf')  # positions were NaN
     with tracker(tmp_path) as process:
-        assert spin_until(executor, lambda: probe.detections.get_subscription_count() > 0,
-                          timeout=20)
+        assert probe.connect(executor), process.output()
         for frame in range(6):
             header = header_at(100.0 + frame / 10.0)
             probe.info.publish(broken)
@@ -152,8 +162,7 @@ def test_track_ids_are_unique_across_restarts_and_int32(tmp_path, ros_node):
     for run in range(2):
         del probe.tracks[:]
         with NodeProcess([executable('tracker_node')], tmp_path / f'tracker{run}.log') as process:
-            assert spin_until(executor, lambda: probe.detections.get_subscription_count() > 0,
-                              timeout=20), process.output()
+            assert probe.connect(executor), process.output()
             publish_sequence(probe, executor, 5)
             assert spin_until(executor, lambda: len(probe.tracks) >= 5, timeout=10)
         runs.append({int(d.id) for t in probe.tracks for d in t.detections})
@@ -166,7 +175,7 @@ def test_track_ids_are_unique_across_restarts_and_int32(tmp_path, ros_node):
     del probe.tracks[:]
     with NodeProcess([executable('tracker_node'), '--ros-args', '-p', 'first_track_id:=7'],
                      tmp_path / 'pinned.log'):
-        assert spin_until(executor, lambda: probe.detections.get_subscription_count() > 0, 20)
+        assert probe.connect(executor)
         publish_sequence(probe, executor, 5)
         assert spin_until(executor, lambda: len(probe.tracks) >= 5, timeout=10)
     assert sorted(d.id for d in probe.tracks[-1].detections) == ['7', '8']
@@ -177,8 +186,7 @@ def test_overlay_images_match_tracks_by_stamp(tmp_path, ros_node):
     probe = Probe(node)
     probe.watch_overlay()
     with tracker(tmp_path) as process:
-        assert spin_until(executor, lambda: probe.image.get_subscription_count() > 0,
-                          timeout=20), process.output()
+        assert probe.connect(executor, images=True), process.output()
         headers = publish_sequence(probe, executor, 8, images=True)
         spin_until(executor, lambda: len(probe.overlays) >= 8, timeout=10)
     assert [o.header for o in probe.overlays] == headers
@@ -217,6 +225,7 @@ def test_a_face_that_leaves_and_comes_back_gets_its_id_from_the_images(tmp_path,
     with tracker(tmp_path) as process:
         assert spin_until(executor, lambda: probe.image.get_subscription_count() > 0,
                           timeout=20), process.output()
+        assert probe.connect(executor), process.output()
         present = [*range(8), *range(22, 30)]  # gone for 1.4 s: longer than max_age
         frames = []
         for frame in range(31):
