@@ -112,15 +112,20 @@ class CropClassifier:
         self._request.infer({0: crops})
         return self._request.get_output_tensor(0).data.astype(np.float32)  # a copy
 
-    def classify(self, image: np.ndarray, detections: Detections) -> Detections:
+    def classify(self, image: np.ndarray, detections: Detections,
+                 threshold: float) -> Detections:
         """
-        Return the detections with the classifier's class and score.
+        Return a detection for each face and class whose score reaches `threshold`.
 
-        Each face keeps its box and keypoints and takes the most probable class; its score is
-        the face score times that probability, so a face either stage doubts ranks low.
+        A score is the face score times the class probability, so a face either stage doubts
+        ranks low. Above a threshold of 0.5 a face keeps at most one class, its most probable;
+        below it a face comes out once per class that reaches it (each with its score, highest
+        first), as from any multi-class detector: a mask that the classifier is unsure of is
+        then found under either label, which is what mAP measures.
         """
-        probabilities = self.probabilities(image, detections.boxes)
-        classes = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, int)
-        best = probabilities[np.arange(len(classes)), classes]
-        return Detections(detections.boxes, detections.scores * best, classes,
-                          detections.keypoints)
+        scores = detections.scores[:, None] * self.probabilities(image, detections.boxes)
+        faces, classes = np.nonzero(scores >= threshold)
+        order = np.argsort(-scores[faces, classes], kind='stable')
+        faces, classes = faces[order], classes[order]
+        return Detections(detections.boxes[faces], scores[faces, classes], classes,
+                          detections.keypoints[faces])

@@ -514,8 +514,8 @@ class InferenceEngine:
         frame.timings['decode'] = time.perf_counter() - started
         if self._classifier is not None:
             started = time.perf_counter()
-            detections = self._classifier.classify(frame.image, detections)
-            detections = detections.select(detections.scores >= self.score_threshold)
+            detections = self._classifier.classify(frame.image, detections,
+                                                   self.score_threshold)
             frame.timings['classify'] = time.perf_counter() - started
         self.timings = dict(frame.timings)
         return detections

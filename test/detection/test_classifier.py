@@ -48,6 +48,14 @@ def test_the_mask_profile_tells_a_masked_face_from_a_bare_one(astronaut):
         masked = cv2.fillPoly(astronaut.copy(), [cover], colour)
         found = engine.detect(masked)
         assert len(found) == 1 and engine.labels[found.class_ids[0]] == 'good', colour
+    # Below 0.5 a face comes out once per class that reaches the threshold, as from a
+    # multi-class detector: the same box, the most probable class first.
+    engine.set_thresholds(score_threshold=0.01)
+    low = engine.detect(astronaut)
+    same = np.flatnonzero((low.boxes == low.boxes[0]).all(axis=1))
+    assert [engine.labels[i] for i in low.class_ids[same]] == ['bad', 'good']
+    assert low.scores[0] == pytest.approx(bare.scores[0]) and low.scores[same[1]] < 0.5
+    assert low.scores[same].sum() <= 1.0 and (np.diff(low.scores) <= 0).all()
     # The face's probability times the class's: a high threshold drops the face.
     engine.set_thresholds(score_threshold=0.99)
     assert len(engine.detect(astronaut)) == 0
