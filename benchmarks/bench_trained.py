@@ -12,6 +12,14 @@ Detections are kept from score 0.01 (the ssd export's DetectionOutput threshold)
 Speed: median ms of the profile's whole detect() on a 640x480 frame made from the set's first
 image, one OpenVINO thread, interleaved rounds with the baseline profile (ratio in the same run).
 Needs torch (the [train] extra) to read the sets as face-train does.
+
+For a two-stage profile (a card with a classifier) --limits PNG also says what bounds its mAP:
+the first stage alone as a face detector (AP with every box a face, and recall by face width,
+drawn in PNG), and the mAP it would have if each face it finds took its true class (a box that
+matches no face keeps the classifier's hypotheses): the classifier's share of what is missing.
+
+  python benchmarks/bench_trained.py --profiles face_mask --set out/mask11/split/test.txt \
+      --limits docs/face_mask_limits.png
 """
 
 import argparse
@@ -22,9 +30,12 @@ import sys
 import time
 
 import cv2
+from face_detector_ros.detection.classifier import CropClassifier
 from face_detector_ros.detection.engine import InferenceEngine
+from face_detector_ros.detection.openvino_api import Core
 from face_detector_ros.evaluation import detection_metrics as metrics
 from face_detector_ros.training.data import read_image, read_samples
+import numpy as np
 from tqdm import tqdm
 
 AP_SCORE_THRESHOLD = 0.01
@@ -40,6 +51,77 @@ def evaluate(engine, samples):
         predictions[index] = metrics.ImagePredictions(
             found.boxes, found.scores, [engine.labels[i] for i in found.class_ids])
     return metrics.evaluate(truth, predictions, 0.5)
+
+
+WIDTH_EDGES = (0, 10, 16, 24, 40, 80)  # face widths in pixels of the photo
+
+
+def limits(card, samples, plot):
+    """Print the first stage's face AP, recall by width (drawn in `plot`), true-class mAP."""
+    first = InferenceEngine({**card, 'classifier': None}, device='CPU', threads=1)
+    first.set_thresholds(AP_SCORE_THRESHOLD)
+    classifier = CropClassifier(card['classifier'], card['card_path'], Core())
+    truth, faces, faces_truth, true_class = {}, {}, {}, {}
+    for index, sample in enumerate(tqdm(samples, desc='first stage', leave=False)):
+        truth[index] = metrics.ImageTruth(sample.boxes, sample.labels, sample.difficult)
+        faces_truth[index] = metrics.ImageTruth(sample.boxes, ['face'] * len(sample.labels),
+                                                sample.difficult)
+        image = read_image(sample.image_path)
+        found = first.detect(image)
+        faces[index] = metrics.ImagePredictions(found.boxes, found.scores,
+                                                ['face'] * len(found))
+        iou = (metrics.box_iou(found.boxes, sample.boxes) if len(sample.boxes)
+               else np.zeros((len(found), 0)))
+        # The profile's hypotheses, but a box that matches a face takes its true class.
+        probabilities = classifier.probabilities(image, found.boxes)
+        boxes, scores, labels = [], [], []
+        for row, box, score, chances in zip(iou, found.boxes, found.scores, probabilities):
+            if len(row) and row.max() > 0.5:
+                hypotheses = [(sample.labels[int(row.argmax())], score)]
+            else:
+                hypotheses = zip(classifier.labels, score * chances)
+            for label, value in hypotheses:
+                boxes.append(box)
+                scores.append(value)
+                labels.append(label)
+        true_class[index] = metrics.ImagePredictions(np.reshape(boxes, (-1, 4)), scores, labels)
+    face_ap = metrics.evaluate(faces_truth, faces, 0.5).ap
+    bound = metrics.evaluate(truth, true_class, 0.5)
+    thresholds = (AP_SCORE_THRESHOLD, card['score_threshold'])
+    reports = [metrics.size_report(faces_truth, faces, threshold, 0.5, WIDTH_EDGES)
+               for threshold in thresholds]
+    print(f'\nWhat bounds {card["name"]}: the first stage alone finds faces of either class '
+          f'at AP {face_ap:.3f}; with the true class for every face it finds, mAP would be '
+          f'{bound.ap:.3f} (' + ', '.join(f'{label} {result.ap:.3f}' for label, result in
+                                          bound.classes.items()) + ').')
+    print('| face width (photo px) | truth boxes | ' + ' | '.join(
+        f'recall from {threshold:g}' for threshold in thresholds) + ' |')
+    print('|---|---|' + '---|' * len(thresholds))
+    for buckets in zip(*(report.buckets for report in reports)):
+        print(f'| {buckets[0].name} | {buckets[0].num_truth} | ' + ' | '.join(
+            f'{bucket.recall:.2f}' if bucket.num_truth else '-' for bucket in buckets) + ' |')
+
+    import matplotlib
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+    figure, axes = pyplot.subplots(figsize=(7, 3.6))
+    names = [bucket.name for bucket in reports[0].buckets]
+    positions = np.arange(len(names))
+    for offset, threshold, report in zip((-0.2, 0.2), thresholds, reports):
+        axes.bar(positions + offset, [bucket.recall or 0 for bucket in report.buckets], 0.4,
+                 label=f'from score {threshold:g}')
+    axes.set_xticks(positions, [f'{name}\n({bucket.num_truth})' for name, bucket in
+                                zip(names, reports[0].buckets)])
+    axes.set_xlabel('face width in the photo, px (truth boxes)')
+    axes.set_ylabel('recall at IoU 0.5')
+    axes.set_ylim(0, 1)
+    axes.grid(axis='y', alpha=0.3)
+    axes.legend(loc='lower right')
+    axes.set_title(f'{card["name"]} first stage: faces found by width (face AP {face_ap:.3f})')
+    figure.tight_layout()
+    figure.savefig(plot, dpi=100)
+    pyplot.close(figure)
+    print(f'wrote {plot}')
 
 
 def frame_times(engines, frame, rounds):
@@ -66,6 +148,8 @@ def main():
                         help='profile timed beside them (default blazeface_short_range)')
     parser.add_argument('--rounds', type=int, default=100, help='timed rounds (100)')
     parser.add_argument('--json', type=Path, help='also write the figures here')
+    parser.add_argument('--limits', type=Path, metavar='PNG',
+                        help='for two-stage profiles: what bounds their mAP (see above)')
     args = parser.parse_args()
     if not args.set.exists():
         sys.exit(f'bench_trained: {args.set} does not exist; make it as docs/training.md says')
@@ -99,6 +183,9 @@ def main():
               f'{timed[name] / timed[args.baseline]:.2f} | {row["gflops"]:.2f} |')
     print(f'| {args.baseline} (baseline) | | | | {timed[args.baseline]:.2f} | '
           f'{1e3 / timed[args.baseline]:.0f} | 1.00 | {baseline.gflops:.2f} |')
+    for engine in engines.values():
+        if args.limits and engine.card.get('classifier'):
+            limits(engine.card, samples, args.limits)
     if args.json:
         args.json.write_text(json.dumps({'set': str(args.set), 'images': len(samples),
                                          'profiles': rows}, indent=1))
