@@ -70,8 +70,7 @@ def limits(card, samples, plot):
         found = first.detect(image)
         faces[index] = metrics.ImagePredictions(found.boxes, found.scores,
                                                 ['face'] * len(found))
-        iou = (metrics.box_iou(found.boxes, sample.boxes) if len(sample.boxes)
-               else np.zeros((len(found), 0)))
+        iou = metrics.box_iou(found.boxes, sample.boxes)
         # The profile's hypotheses, but a box that matches a face takes its true class.
         probabilities = classifier.probabilities(image, found.boxes)
         boxes, scores, labels = [], [], []

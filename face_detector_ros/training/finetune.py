@@ -29,7 +29,8 @@ from face_detector_ros.training.matching import match
 from face_detector_ros.training.retinaface import (
     Deployed, export_onnx, load_onnx, OnnxError, PIXEL_MEAN, RetinaFace)
 from face_detector_ros.training.train import (
-    model_file, one_line, reading_checkpoint, resolve_device, warmup_cosine, write_log)
+    model_file, one_line, reading_checkpoint, resolve_device, warmup_cosine, write_checkpoint,
+    write_log)
 import numpy as np
 import torch
 from torch.nn import functional
@@ -255,9 +256,8 @@ class FineTuner:
         torch.set_rng_state(state['rng'].cpu())
 
     def save(self, path, state=None):
-        """Write a checkpoint atomically."""
-        with files.atomic_output_file(path, 'wb') as stream:
-            torch.save(self.state() if state is None else state, stream)
+        """Write the given state, else everything a resumed run needs, to `path`."""
+        write_checkpoint(path, self.state() if state is None else state)
 
     def write_log(self, output):
         """Rewrite the CSV log and the loss and AP plots."""

@@ -134,14 +134,19 @@ class Trainer:
         torch.set_rng_state(state['rng'].cpu())  # loaded onto the training device
 
     def save(self, name, state=None):
-        """Write a checkpoint atomically: an interrupted write leaves the old file intact."""
-        with files.atomic_output_file(self.output / name, 'wb') as stream:
-            torch.save(self.state() if state is None else state, stream)
+        """Write OUTPUT/name: the given state, else everything a resumed run needs."""
+        write_checkpoint(self.output / name, self.state() if state is None else state)
 
     def write_log(self):
         """Rewrite the CSV log and the loss and mAP plots from the history."""
         write_log(self.history, LOG_FIELDS, self.output,
                   {'loss': 'training loss', 'map': 'test mAP@0.5'})
+
+
+def write_checkpoint(path, state):
+    """Write a torch checkpoint atomically: an interrupted write leaves the old file intact."""
+    with files.atomic_output_file(path, 'wb') as stream:
+        torch.save(state, stream)
 
 
 def warmup_cosine(step, peak, warmup, total):
