@@ -14,8 +14,10 @@ image, one OpenVINO thread, interleaved rounds with the baseline profile (ratio 
 Needs torch (the [train] extra) to read the sets as face-train does.
 
 For a two-stage profile (a card with a classifier) --limits PNG also says what bounds its mAP:
-the first stage alone as a face detector (AP with every box a face, and recall by face width,
-drawn in PNG), and the mAP it would have if each face it finds took its true class (a box that
+the first stage alone as a face detector (AP with every box a face; its precision and recall
+by score, and its recall by face width, both drawn in PNG), the face AP were its false finds
+at the card's threshold or above ignore regions (an upper bound on what faces the annotation
+lacks cost it), and the mAP it would have if each face it finds took its true class (a box that
 matches no face keeps the classifier's hypotheses): the classifier's share of what is missing.
 
   python benchmarks/bench_trained.py --profiles face_mask --set out/mask11/split/test.txt \
@@ -54,10 +56,11 @@ def evaluate(engine, samples):
 
 
 WIDTH_EDGES = (0, 10, 16, 24, 40, 80)  # face widths in pixels of the photo
+PR_SCORES = (0.9, 0.7, 0.5, 0.3, 0.1, AP_SCORE_THRESHOLD)
 
 
 def limits(card, samples, plot):
-    """Print the first stage's face AP, recall by width (drawn in `plot`), true-class mAP."""
+    """Print what bounds a two-stage profile's mAP (the module's docstring); draw `plot`."""
     first = InferenceEngine({**card, 'classifier': None}, device='CPU', threads=1)
     first.set_thresholds(AP_SCORE_THRESHOLD)
     classifier = CropClassifier(card['classifier'], card['card_path'], Core())
@@ -84,15 +87,37 @@ def limits(card, samples, plot):
                 scores.append(value)
                 labels.append(label)
         true_class[index] = metrics.ImagePredictions(np.reshape(boxes, (-1, 4)), scores, labels)
-    face_ap = metrics.evaluate(faces_truth, faces, 0.5).ap
+    face = metrics.evaluate(faces_truth, faces, 0.5).classes['face']
+    face_ap = face.ap
     bound = metrics.evaluate(truth, true_class, 0.5)
     thresholds = (AP_SCORE_THRESHOLD, card['score_threshold'])
+    unlabelled, ignoring = 0, {}
+    for index, found in faces.items():
+        known = faces_truth[index]
+        iou = metrics.box_iou(found.boxes, known.boxes)
+        false = (found.scores >= card['score_threshold']) & ~np.any(iou > 0.5, axis=1)
+        unlabelled += int(np.count_nonzero(false))
+        ignoring[index] = metrics.ImageTruth(
+            np.vstack([known.boxes, found.boxes[false]]), ['face'] * (len(known.boxes) + int(
+                np.count_nonzero(false))), np.concatenate([known.difficult, np.ones_like(
+                    false[false])]))
+    ignored_ap = metrics.evaluate(ignoring, faces, 0.5).ap
     reports = [metrics.size_report(faces_truth, faces, threshold, 0.5, WIDTH_EDGES)
                for threshold in thresholds]
     print(f'\nWhat bounds {card["name"]}: the first stage alone finds faces of either class '
           f'at AP {face_ap:.3f}; with the true class for every face it finds, mAP would be '
           f'{bound.ap:.3f} (' + ', '.join(f'{label} {result.ap:.3f}' for label, result in
                                           bound.classes.items()) + ').')
+    print(f'Its {unlabelled} false finds scoring {card["score_threshold"]:g} or more as ignore '
+          f'regions: face AP {ignored_ap:.3f}. Its precision and recall by score (highest '
+          f'recall {face.recall[-1]:.3f}):')
+    points = [(score, np.searchsorted(-face.scores, -score, side='right') - 1)
+              for score in PR_SCORES]
+    print('| score from | ' + ' | '.join(f'{score:g}' for score, _ in points) + ' |')
+    print('|---|' + '---|' * len(points))
+    for name, values in (('precision', face.precision), ('recall', face.recall)):
+        print(f'| {name} | ' + ' | '.join(f'{values[at]:.3f}' if at >= 0 else '-'
+                                          for _, at in points) + ' |')
     print('| face width (photo px) | truth boxes | ' + ' | '.join(
         f'recall from {threshold:g}' for threshold in thresholds) + ' |')
     print('|---|---|' + '---|' * len(thresholds))
@@ -103,7 +128,8 @@ def limits(card, samples, plot):
     import matplotlib
     matplotlib.use('Agg')
     from matplotlib import pyplot
-    figure, axes = pyplot.subplots(figsize=(7, 3.6))
+    figure, (axes, curve) = pyplot.subplots(1, 2, figsize=(12, 3.8),
+                                            gridspec_kw={'width_ratios': [1.6, 1]})
     names = [bucket.name for bucket in reports[0].buckets]
     positions = np.arange(len(names))
     for offset, threshold, report in zip((-0.2, 0.2), thresholds, reports):
@@ -117,6 +143,18 @@ def limits(card, samples, plot):
     axes.grid(axis='y', alpha=0.3)
     axes.legend(loc='lower right')
     axes.set_title(f'{card["name"]} first stage: faces found by width (face AP {face_ap:.3f})')
+    curve.plot(face.recall, face.precision)
+    for score, at in points:
+        if at >= 0:
+            curve.plot(face.recall[at], face.precision[at], 'o', color='black', markersize=3)
+            curve.annotate(f'{score:g}', (face.recall[at], face.precision[at]), fontsize=8,
+                           xytext=(3, 3), textcoords='offset points')
+    curve.set_xlabel('recall (IoU 0.5)')
+    curve.set_ylabel('precision')
+    curve.set_xlim(0, 1)
+    curve.set_ylim(0, 1.02)
+    curve.grid(alpha=0.3)
+    curve.set_title('first stage, faces of either class (dots: score)')
     figure.tight_layout()
     figure.savefig(plot, dpi=100)
     pyplot.close(figure)
