@@ -57,8 +57,9 @@ class CropClassifier:
     """
     The classifier of a card's `classifier:` section, compiled for the CPU.
 
-    It is a few MFLOPs a face, so it runs on the CPU whatever device runs the detector (the
-    Neural Compute Stick keeps the detector). `labels` are the classes of its outputs.
+    It is tens of MFLOPs a face at most, so it runs on the CPU whatever device runs the
+    detector (the Neural Compute Stick keeps the detector). `labels` are the classes of its
+    outputs.
     """
 
     def __init__(self, section: Mapping[str, object], card_path: str, core: object,

@@ -2,7 +2,7 @@
 face-train-classifier: train the crop classifier behind a face detector (e.g. good / bad masks).
 
 Crops every labelled box of a dataset (detection.classifier.square_crops, as the engine does),
-trains a small CNN on them (a few MFLOPs a face), keeps the epoch with the best balanced
+trains a small CNN on them (17 MFLOPs a face at 64x64), keeps the epoch with the best balanced
 accuracy on --test, and writes ONNX, OpenVINO IR and the card's `classifier:` section.
 """
 
@@ -44,7 +44,8 @@ def parse_args(argv):
                         help='jittered, randomly mirrored crops per training box (3)')
     parser.add_argument('--epochs', type=int, default=12)
     parser.add_argument('--batch-size', type=int, default=128)
-    parser.add_argument('--lr', type=float, default=3e-3, help='AdamW learning rate')
+    parser.add_argument('--lr', type=float, default=3e-3,
+                        help='AdamW peak learning rate (one cycle: warm-up, then cosine to 0)')
     parser.add_argument('--threads', type=int, default=1, help='torch CPU threads (1)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUTPUT')
@@ -64,12 +65,18 @@ def parse_args(argv):
 
 
 def make_network(num_classes):
-    """Return the classifier: four 3x3 stride-2 conv-BN-ReLU blocks, average pool, linear."""
-    def block(inputs, outputs):
-        return nn.Sequential(nn.Conv2d(inputs, outputs, 3, 2, 1, bias=False),
+    """
+    Return the classifier: six 3x3 conv-BN-ReLU blocks, average pool, dropout, linear.
+
+    Strides 2, 2, 1, 2, 1, 2 and 16-32-32-64-64-96 channels: the two stride-1 blocks, not width,
+    are what told bare from masked faces better on the face-mask validation photos.
+    """
+    def block(inputs, outputs, stride):
+        return nn.Sequential(nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False),
                              nn.BatchNorm2d(outputs), nn.ReLU())
-    return nn.Sequential(block(3, 16), block(16, 32), block(32, 64), block(64, 64),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, num_classes))
+    return nn.Sequential(block(3, 16, 2), block(16, 32, 2), block(32, 32, 1), block(32, 64, 2),
+                         block(64, 64, 1), block(64, 96, 2), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Dropout(0.1), nn.Linear(96, num_classes))
 
 
 def box_crops(samples, classes, size, context, copies=1, rng=None):
@@ -151,6 +158,10 @@ def main(argv=None):
     weights = torch.tensor(counts.sum() / (len(classes) * counts), dtype=torch.float32)
     network = make_network(len(classes))
     optimizer = torch.optim.AdamW(network.parameters(), args.lr, weight_decay=1e-4)
+    # Annealed to zero, the last epochs agree with each other, so the best one is not luck.
+    batches = len(range(0, len(inputs) - 1, args.batch_size))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr,
+                                                   total_steps=args.epochs * batches)
     history, best, best_state = [], -1.0, None
     started = time.monotonic()
     progress = tqdm(range(1, args.epochs + 1), desc='face-train-classifier', unit='epoch')
@@ -167,6 +178,7 @@ def main(argv=None):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            schedule.step()
             losses.append(loss.item())
         loss = float(np.mean(losses))
         if not math.isfinite(loss):
