@@ -64,16 +64,24 @@ def limits(card, samples, plot):
     first = InferenceEngine({**card, 'classifier': None}, device='CPU', threads=1)
     first.set_thresholds(AP_SCORE_THRESHOLD)
     classifier = CropClassifier(card['classifier'], card['card_path'], Core())
-    truth, faces, faces_truth, true_class = {}, {}, {}, {}
+    truth, faces, faces_truth, true_class, ignoring = {}, {}, {}, {}, {}
+    unlabelled = 0
     for index, sample in enumerate(tqdm(samples, desc='first stage', leave=False)):
         truth[index] = metrics.ImageTruth(sample.boxes, sample.labels, sample.difficult)
-        faces_truth[index] = metrics.ImageTruth(sample.boxes, ['face'] * len(sample.labels),
-                                                sample.difficult)
+        known = faces_truth[index] = metrics.ImageTruth(
+            sample.boxes, ['face'] * len(sample.labels), sample.difficult)
         image = read_image(sample.image_path)
         found = first.detect(image)
         faces[index] = metrics.ImagePredictions(found.boxes, found.scores,
                                                 ['face'] * len(found))
-        iou = metrics.box_iou(found.boxes, sample.boxes)
+        iou = metrics.box_iou(found.boxes, known.boxes)
+        # The same truth with the false finds at the card's threshold as ignore regions.
+        extra = found.boxes[(found.scores >= card['score_threshold']) &
+                            ~np.any(iou > 0.5, axis=1)]
+        unlabelled += len(extra)
+        ignoring[index] = metrics.ImageTruth(
+            np.vstack([known.boxes, extra]), ['face'] * (len(known.boxes) + len(extra)),
+            np.concatenate([known.difficult, np.ones(len(extra), bool)]))
         # The profile's hypotheses, but a box that matches a face takes its true class.
         probabilities = classifier.probabilities(image, found.boxes)
         boxes, scores, labels = [], [], []
@@ -88,24 +96,13 @@ def limits(card, samples, plot):
                 labels.append(label)
         true_class[index] = metrics.ImagePredictions(np.reshape(boxes, (-1, 4)), scores, labels)
     face = metrics.evaluate(faces_truth, faces, 0.5).classes['face']
-    face_ap = face.ap
     bound = metrics.evaluate(truth, true_class, 0.5)
-    thresholds = (AP_SCORE_THRESHOLD, card['score_threshold'])
-    unlabelled, ignoring = 0, {}
-    for index, found in faces.items():
-        known = faces_truth[index]
-        iou = metrics.box_iou(found.boxes, known.boxes)
-        false = (found.scores >= card['score_threshold']) & ~np.any(iou > 0.5, axis=1)
-        unlabelled += int(np.count_nonzero(false))
-        ignoring[index] = metrics.ImageTruth(
-            np.vstack([known.boxes, found.boxes[false]]), ['face'] * (len(known.boxes) + int(
-                np.count_nonzero(false))), np.concatenate([known.difficult, np.ones_like(
-                    false[false])]))
     ignored_ap = metrics.evaluate(ignoring, faces, 0.5).ap
+    thresholds = (AP_SCORE_THRESHOLD, card['score_threshold'])
     reports = [metrics.size_report(faces_truth, faces, threshold, 0.5, WIDTH_EDGES)
                for threshold in thresholds]
     print(f'\nWhat bounds {card["name"]}: the first stage alone finds faces of either class '
-          f'at AP {face_ap:.3f}; with the true class for every face it finds, mAP would be '
+          f'at AP {face.ap:.3f}; with the true class for every face it finds, mAP would be '
           f'{bound.ap:.3f} (' + ', '.join(f'{label} {result.ap:.3f}' for label, result in
                                           bound.classes.items()) + ').')
     print(f'Its {unlabelled} false finds scoring {card["score_threshold"]:g} or more as ignore '
@@ -142,7 +139,7 @@ def limits(card, samples, plot):
     axes.set_ylim(0, 1)
     axes.grid(axis='y', alpha=0.3)
     axes.legend(loc='lower right')
-    axes.set_title(f'{card["name"]} first stage: faces found by width (face AP {face_ap:.3f})')
+    axes.set_title(f'{card["name"]} first stage: faces found by width (face AP {face.ap:.3f})')
     curve.plot(face.recall, face.precision)
     for score, at in points:
         if at >= 0:
